@@ -212,6 +212,9 @@ impl KeyShare {
         if KeyId::of(public) != record.key_id {
             return Err(ShareError::KeyId.into());
         }
+        if record.secret.len() != 32 {
+            return Err(ShareError::Decode("secret share length").into());
+        }
         let share = match public.scheme {
             Scheme::EcdsaSecp256k1 => {
                 check_shares::<generic_ec::curves::Secp256k1>(

@@ -2,6 +2,7 @@
 
 mod adversarial;
 mod common;
+mod driver;
 mod ecdsa;
 mod hd;
 mod shares;
