@@ -105,6 +105,15 @@ pub struct Signature {
     pub bytes: Vec<u8>,
 }
 
+/// A protocol-owned RNG seeded from the caller's: protocols keep their RNG for
+/// their whole run (cggmp24 moves it into its protocol future).
+pub(crate) fn child_rng(rng: &mut (impl RngCore + CryptoRng)) -> rand_chacha::ChaCha20Rng {
+    use rand_core::SeedableRng;
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(seed.as_mut());
+    rand_chacha::ChaCha20Rng::from_seed(*seed)
+}
+
 /// Starts distributed key generation for party `me` of `committee`.
 /// ECDSA needs the committee's aux info ([`ecdsa::aux_info`]).
 pub fn keygen(

@@ -188,10 +188,10 @@ fn dkg(
     run_all(sessions)
 }
 
-fn message(scheme: Scheme) -> Vec<u8> {
+/// A random 32-byte message (the digest for ECDSA, the message for the others).
+fn message() -> Vec<u8> {
     let mut m = vec![0u8; 32];
     OsRng.fill_bytes(&mut m);
-    let _ = scheme;
     m
 }
 
@@ -202,7 +202,7 @@ fn sign(
     records: &mut Vec<Record>,
 ) -> Result<(Stats, Duration)> {
     let share0 = shares.first().context("no shares")?;
-    let msg = message(share0.scheme());
+    let msg = message();
     let sid = sid();
     let sessions = signers
         .iter()
@@ -332,7 +332,7 @@ fn ecdsa_row(
         })
         .collect::<Result<Vec<_>>>()?;
     let (presigs, presign_stats, presign_time) = run_all(sessions)?;
-    let msg = EcdsaMessage::Sha256(message(Scheme::EcdsaSecp256k1));
+    let msg = EcdsaMessage::Sha256(message());
     let sid2 = sid();
     let sessions = presigs
         .into_iter()

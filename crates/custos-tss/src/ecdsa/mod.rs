@@ -21,7 +21,7 @@ use cggmp24::signing::AnyDataToSign;
 use cggmp24::supported_curves::Secp256k1;
 use cggmp24::{DataToSign, ExecutionId as LibEid, PrehashedDataToSign};
 use generic_ec::{NonZero, Point, Scalar};
-use rand_core::{CryptoRng, RngCore, SeedableRng};
+use rand_core::{CryptoRng, RngCore};
 use sha2::Sha256;
 
 pub use presign::{presign, sign_with_presignature, Presignature};
@@ -33,7 +33,7 @@ use crate::party::{Committee, PartyIndex};
 use crate::progress::{Progress, ProgressTracer};
 use crate::session::{ExecutionId, Session};
 use crate::share::KeyId;
-use crate::{Scheme, Signature};
+use crate::{child_rng, Scheme, Signature};
 use adapter::{aborted, RoundBased};
 
 /// The curve.
@@ -212,13 +212,6 @@ impl EcdsaMessage {
             EcdsaMessage::Sha256(m) => Some(DataToSign::digest::<Sha256>(m)),
         }
     }
-}
-
-/// cggmp24 takes an owned RNG inside its protocol future; seed one from the caller's.
-pub(crate) fn child_rng(rng: &mut (impl RngCore + CryptoRng)) -> rand_chacha::ChaCha20Rng {
-    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-    rng.fill_bytes(seed.as_mut());
-    rand_chacha::ChaCha20Rng::from_seed(*seed)
 }
 
 fn u16_bytes(v: &[u16]) -> Vec<u8> {

@@ -15,12 +15,12 @@ use generic_ec::Point;
 use rand_core::{CryptoRng, RngCore};
 
 use super::adapter::{aborted, RoundBased};
-use super::{child_rng, encode_verified, u16_bytes, Curve, EcdsaKeyShare, EcdsaMessage};
+use super::{encode_verified, u16_bytes, Curve, EcdsaKeyShare, EcdsaMessage};
 use crate::error::{Error, Misbehaviour, ParamError};
 use crate::party::PartyIndex;
 use crate::session::{Action, ExecutionId, Incoming, Outgoing, Protocol, Recipient, Session};
 use crate::share::KeyId;
-use crate::Signature;
+use crate::{child_rng, Signature};
 
 /// One party's presignature for one key and one signer set.
 ///

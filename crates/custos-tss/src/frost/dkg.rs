@@ -17,7 +17,7 @@ use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 
 use super::{FrostKeyShare, Ids, Suite};
-use crate::ecdsa::child_rng;
+use crate::child_rng;
 use crate::error::{Error, Misbehaviour};
 use crate::party::{Committee, PartyIndex};
 use crate::session::{Action, ExecutionId, Incoming, Outgoing, Protocol, Recipient, Session};

@@ -18,7 +18,7 @@ use frost_core::SigningPackage;
 use rand_core::{CryptoRng, RngCore};
 
 use super::{FrostKeyShare, Ids, Suite};
-use crate::ecdsa::child_rng;
+use crate::child_rng;
 use crate::error::{Error, Misbehaviour};
 use crate::hd::DerivationPath;
 use crate::party::PartyIndex;
