@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 mod channel;
+pub mod control;
 mod identity;
 
 pub use channel::{Channel, Frame, FrameHeader, WireError, MAX_FRAME};

@@ -1,0 +1,204 @@
+//! Messages between a node and the server over their mutually authenticated
+//! TLS connection, and their framing (a 4-byte big-endian length, then a
+//! postcard body; bounded).
+//!
+//! Nothing here is secret: protocol traffic between nodes travels inside
+//! sealed [`Frame`]s that the server relays but cannot open.
+
+use custos_tss::{PartyIndex, Scheme};
+use serde::{Deserialize, Serialize};
+
+use crate::{Frame, NodePublicKey, MAX_FRAME};
+
+/// Largest control message (a relayed frame plus routing).
+pub const MAX_CONTROL: usize = MAX_FRAME + 4096;
+
+/// The committee a job runs in, as the server states it. Nodes check it
+/// against the roster their operator pinned at enrolment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitteeSpec {
+    /// Committee id.
+    pub id: String,
+    /// Threshold.
+    pub threshold: u16,
+    /// Members' channel keys, in committee-index order.
+    pub members: Vec<NodePublicKey>,
+}
+
+/// What the server asks a node to run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobKind {
+    /// Generate the committee's ECDSA aux info (once per committee).
+    AuxInfo,
+    /// Distributed key generation.
+    Keygen {
+        /// Scheme of the new key.
+        scheme: Scheme,
+    },
+    /// Sign with an existing key.
+    Sign {
+        /// Key id (hex).
+        key_id: String,
+        /// Exactly `t` signers.
+        signers: Vec<PartyIndex>,
+        /// Derivation path, `m/...`.
+        path: String,
+        /// ECDSA: the 32-byte digest; BIP-340 and Ed25519: the message.
+        message: Vec<u8>,
+    },
+}
+
+/// A job for one node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// 32-byte session id, unique per job.
+    pub session: [u8; 32],
+    /// Committee.
+    pub committee: CommitteeSpec,
+    /// The node's index in it.
+    pub me: PartyIndex,
+    /// What to run.
+    pub kind: JobKind,
+}
+
+/// What a finished job produced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Aux info made and stored; its public id.
+    AuxInfo {
+        /// Aux id (hex), equal at every node.
+        aux_id: String,
+    },
+    /// Key share made and stored.
+    Keygen {
+        /// Key id (hex), equal at every node.
+        key_id: String,
+        /// Root public key as signatures verify against it (hex).
+        public_key: String,
+        /// secp256k1 keys: (compressed key, chain code) of the root xpub (hex).
+        xpub: Option<(String, String)>,
+    },
+    /// Signature made.
+    Signature {
+        /// Encoded signature (hex).
+        signature: String,
+    },
+    /// The job failed at this node.
+    Failed {
+        /// Why (secret-free).
+        error: String,
+        /// Parties this node blames.
+        culprits: Vec<PartyIndex>,
+    },
+}
+
+/// Node → server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeMessage {
+    /// First message: the node's channel key and software version.
+    Hello {
+        /// Channel key (must match the enrolment of its TLS certificate).
+        node: NodePublicKey,
+        /// `custos` version.
+        version: String,
+    },
+    /// A sealed frame for another node of a session.
+    Relay {
+        /// The frame.
+        frame: Frame,
+    },
+    /// A job finished here.
+    Done {
+        /// Session.
+        session: [u8; 32],
+        /// Result.
+        outcome: Outcome,
+    },
+}
+
+/// Server → node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerMessage {
+    /// Run a job.
+    Start(Job),
+    /// A sealed frame from another node.
+    Relay {
+        /// The frame.
+        frame: Frame,
+    },
+    /// Give up a session (another node failed or the deadline passed).
+    Abort {
+        /// Session.
+        session: [u8; 32],
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Why a control message was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// Declared length above [`MAX_CONTROL`].
+    #[error("control message too large ({0} bytes)")]
+    TooLarge(usize),
+    /// Body does not decode, or has trailing bytes.
+    #[error("control message does not decode")]
+    Malformed,
+}
+
+/// Encodes a message with its length prefix.
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, ControlError> {
+    let body = postcard::to_stdvec(msg).map_err(|_| ControlError::Malformed)?;
+    if body.len() > MAX_CONTROL {
+        return Err(ControlError::TooLarge(body.len()));
+    }
+    let mut out = (body.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Reads the body length from a 4-byte prefix, refusing oversized ones before
+/// anything is allocated.
+pub fn body_len(prefix: [u8; 4]) -> Result<usize, ControlError> {
+    let len = u32::from_be_bytes(prefix) as usize;
+    if len > MAX_CONTROL {
+        return Err(ControlError::TooLarge(len));
+    }
+    Ok(len)
+}
+
+/// Decodes a body (without its prefix); rejects trailing bytes.
+pub fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ControlError> {
+    let (msg, rest) = postcard::take_from_bytes(body).map_err(|_| ControlError::Malformed)?;
+    if !rest.is_empty() {
+        return Err(ControlError::Malformed);
+    }
+    Ok(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_round_trip_and_bounds() {
+        let msg = ServerMessage::Abort {
+            session: [1; 32],
+            reason: "deadline".into(),
+        };
+        let bytes = encode(&msg).unwrap();
+        let len = body_len(bytes[..4].try_into().unwrap()).unwrap();
+        assert_eq!(len, bytes.len() - 4);
+        assert_eq!(decode::<ServerMessage>(&bytes[4..]).unwrap(), msg);
+        assert_eq!(
+            body_len(u32::MAX.to_be_bytes()),
+            Err(ControlError::TooLarge(u32::MAX as usize))
+        );
+        let mut trailing = bytes[4..].to_vec();
+        trailing.push(0);
+        assert_eq!(
+            decode::<ServerMessage>(&trailing),
+            Err(ControlError::Malformed)
+        );
+    }
+}
