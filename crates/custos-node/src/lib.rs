@@ -16,4 +16,5 @@
 )]
 #![warn(missing_docs)]
 
+pub mod job;
 pub mod vault;

@@ -1,0 +1,230 @@
+//! Runs one job (aux info, keygen, signing) to completion on the calling
+//! thread: checks the committee against the node's pinned roster, drives the
+//! custos-tss session through the sealed channel, and enforces a deadline per
+//! message that names the parties the node is still waiting for.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+use custos_tss::driver::{drive, DriveError, Transport};
+use custos_tss::ecdsa::{AuxInfo, SafePrimes};
+use custos_tss::{Committee, DerivationPath, Envelope, KeyShare, PartyIndex};
+use custos_wire::control::{Job, JobKind};
+use custos_wire::{Channel, Frame, NodeKeys, NodePublicKey, WireError};
+use rand_core::{CryptoRng, RngCore};
+
+/// What a job needs from the node's vault.
+pub enum JobInput {
+    /// Aux info: this node's safe primes.
+    Primes(SafePrimes),
+    /// Keygen: the committee's aux info (ECDSA only).
+    Aux(Option<AuxInfo>),
+    /// Signing: the key share.
+    Share(Box<KeyShare>),
+}
+
+/// What a finished job leaves for the node to store or report.
+#[derive(Debug)]
+pub enum JobOutput {
+    /// New committee aux info.
+    Aux(AuxInfo),
+    /// New key share.
+    Share(Box<KeyShare>),
+    /// A signature.
+    Signature(custos_tss::Signature),
+}
+
+/// Why a job failed at this node.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The committee the server describes is not the one this node's
+    /// operator pinned.
+    #[error("committee does not match the pinned roster: {0}")]
+    Roster(&'static str),
+    /// The job and the material disagree (wrong scheme, key, …).
+    #[error("job input: {0}")]
+    Input(&'static str),
+    /// The protocol failed.
+    #[error(transparent)]
+    Protocol(#[from] custos_tss::Error),
+    /// A sealed frame was refused.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// No message arrived before the deadline.
+    #[error("timed out after {after:?} waiting for part(ies) {waiting_for:?}")]
+    Timeout {
+        /// The deadline per message.
+        after: Duration,
+        /// Peers that sent fewer messages than the most active peer.
+        waiting_for: Vec<PartyIndex>,
+    },
+    /// The server connection closed or the job was aborted.
+    #[error("aborted: {0}")]
+    Aborted(String),
+}
+
+impl JobError {
+    /// Parties this error blames (protocol culprits, channel senders, or
+    /// the silent parties of a timeout).
+    pub fn culprits(&self) -> Vec<PartyIndex> {
+        match self {
+            JobError::Protocol(e) => e.culprits(),
+            JobError::Wire(
+                WireError::Tampered { from }
+                | WireError::Replayed { from, .. }
+                | WireError::Reordered { from, .. }
+                | WireError::Impersonation { from }
+                | WireError::UnknownSender { from }
+                | WireError::WrongSession { from }
+                | WireError::Misdelivered { from, .. },
+            ) => vec![*from],
+            JobError::Timeout { waiting_for, .. } => waiting_for.clone(),
+            _ => vec![],
+        }
+    }
+}
+
+/// Events the job receives from the node's connection task.
+#[derive(Debug)]
+pub enum Inbound {
+    /// A relayed frame for this session.
+    Frame(Frame),
+    /// The server aborted the session.
+    Abort(String),
+}
+
+struct NodeTransport<'k, F> {
+    channel: Channel<'k>,
+    inbound: Receiver<Inbound>,
+    send: F,
+    timeout: Duration,
+    received: BTreeMap<PartyIndex, usize>,
+}
+
+impl<F: FnMut(Frame) -> Result<(), String>> Transport for NodeTransport<'_, F> {
+    type Error = JobError;
+
+    fn send(&mut self, env: Envelope) -> Result<(), JobError> {
+        let frame = self.channel.seal_envelope(&env, &mut rand_core::OsRng)?;
+        (self.send)(frame).map_err(JobError::Aborted)
+    }
+
+    fn recv(&mut self) -> Result<Envelope, JobError> {
+        match self.inbound.recv_timeout(self.timeout) {
+            Ok(Inbound::Frame(frame)) => {
+                let env = self.channel.open_envelope(&frame)?;
+                *self.received.entry(env.from).or_default() += 1;
+                Ok(env)
+            }
+            Ok(Inbound::Abort(reason)) => Err(JobError::Aborted(reason)),
+            Err(RecvTimeoutError::Timeout) => {
+                let most = self.received.values().copied().max().unwrap_or(0);
+                let waiting_for = self
+                    .received
+                    .iter()
+                    .filter(|(_, &n)| n < most || most == 0)
+                    .map(|(&p, _)| p)
+                    .collect();
+                Err(JobError::Timeout {
+                    after: self.timeout,
+                    waiting_for,
+                })
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(JobError::Aborted("connection to the server closed".into()))
+            }
+        }
+    }
+}
+
+/// Runs `job` with this node's `keys`, checking the committee against the
+/// `pinned` roster (committee index → channel key) and threshold.
+///
+/// `send` hands a sealed frame to the connection task; `inbound` delivers
+/// frames and aborts for this session. Each wait is bounded by `timeout`.
+#[allow(clippy::too_many_arguments)]
+pub fn run_job(
+    job: &Job,
+    keys: &NodeKeys,
+    pinned: &[NodePublicKey],
+    pinned_threshold: u16,
+    input: JobInput,
+    inbound: Receiver<Inbound>,
+    send: impl FnMut(Frame) -> Result<(), String>,
+    timeout: Duration,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<JobOutput, JobError> {
+    let spec = &job.committee;
+    if spec.members != pinned || spec.threshold != pinned_threshold {
+        return Err(JobError::Roster("members or threshold differ"));
+    }
+    if spec.members.get(usize::from(job.me)) != Some(&keys.public()) {
+        return Err(JobError::Roster("our key is not at our index"));
+    }
+    let n = u16::try_from(spec.members.len()).map_err(|_| JobError::Roster("too many members"))?;
+    let committee = Committee::new(spec.threshold, n).map_err(custos_tss::Error::from)?;
+    let parties: Vec<PartyIndex> = match &job.kind {
+        JobKind::Sign { signers, .. } => committee
+            .signer_set(signers, job.me)
+            .map_err(custos_tss::Error::from)?,
+        _ => committee.members(),
+    };
+    let roster: BTreeMap<PartyIndex, NodePublicKey> = parties
+        .iter()
+        .filter_map(|&p| spec.members.get(usize::from(p)).map(|k| (p, *k)))
+        .collect();
+    let channel = Channel::new(job.session, job.me, keys, roster.clone())?;
+    let mut transport = NodeTransport {
+        channel,
+        inbound,
+        send,
+        timeout,
+        received: roster
+            .keys()
+            .filter(|&&p| p != job.me)
+            .map(|&p| (p, 0))
+            .collect(),
+    };
+    let finish = |e: DriveError<JobError>| match e {
+        DriveError::Protocol(p) => JobError::Protocol(p),
+        DriveError::Transport(t) => t,
+    };
+    let sid = &job.session;
+    match (&job.kind, input) {
+        (JobKind::AuxInfo, JobInput::Primes(primes)) => {
+            let session = custos_tss::ecdsa::aux_info(sid, n, job.me, primes, None, rng)?;
+            drive(session, &mut transport)
+                .map(JobOutput::Aux)
+                .map_err(finish)
+        }
+        (JobKind::Keygen { scheme }, JobInput::Aux(aux)) => {
+            let session = custos_tss::keygen(*scheme, sid, committee, job.me, aux.as_ref(), rng)?;
+            drive(session, &mut transport)
+                .map(|s| JobOutput::Share(Box::new(s)))
+                .map_err(finish)
+        }
+        (
+            JobKind::Sign {
+                key_id,
+                signers,
+                path,
+                message,
+            },
+            JobInput::Share(share),
+        ) => {
+            if share.key_id().to_string() != *key_id || share.committee()? != committee {
+                return Err(JobError::Input(
+                    "share does not belong to this key and committee",
+                ));
+            }
+            let path: DerivationPath = path.parse().map_err(custos_tss::Error::from)?;
+            let session = custos_tss::sign(&share, sid, signers, &path, message, rng)?;
+            drive(session, &mut transport)
+                .map(JobOutput::Signature)
+                .map_err(finish)
+        }
+        _ => Err(JobError::Input("job kind and input disagree")),
+    }
+}
