@@ -17,4 +17,5 @@
 #![warn(missing_docs)]
 
 pub mod job;
+pub mod store;
 pub mod vault;

@@ -1,0 +1,148 @@
+//! The vault on disk: reload with the passphrase; a wrong passphrase or a
+//! flipped byte anywhere in the file is a clear error, and the file is left
+//! untouched.
+
+use custos_node::store::{NodeVault, StoreError};
+use custos_node::vault::{EntryKind, KdfParams, VaultError};
+
+const FAST: KdfParams = KdfParams {
+    memory_kib: 8 * 1024,
+    passes: 1,
+    lanes: 1,
+};
+const PASS: &[u8] = b"node operator passphrase";
+const SECRET: &[u8] = b"pretend this is a key share of 32+ bytes";
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("custos-node-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("node.db")
+}
+
+async fn checkpoint(path: &std::path::Path) {
+    // Fold the WAL into the main file so the test can edit bytes on disk.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn reload_wrong_passphrase_and_no_overwrite() {
+    let path = temp("reload");
+    {
+        let vault = NodeVault::create(&path, PASS, FAST, "node-a")
+            .await
+            .unwrap();
+        vault
+            .put(EntryKind::KeyShare, [1; 32], 0, SECRET, 10)
+            .await
+            .unwrap();
+        assert!(matches!(
+            vault
+                .put(EntryKind::KeyShare, [1; 32], 0, b"other", 11)
+                .await,
+            Err(StoreError::Exists(_))
+        ));
+    }
+    assert!(matches!(
+        NodeVault::create(&path, PASS, FAST, "node-a").await,
+        Err(StoreError::State(_))
+    ));
+    let vault = NodeVault::open(&path, PASS, "node-a").await.unwrap();
+    assert_eq!(
+        vault
+            .get(EntryKind::KeyShare, [1; 32], 0)
+            .await
+            .unwrap()
+            .unwrap()
+            .as_slice(),
+        SECRET
+    );
+    assert_eq!(
+        vault.get(EntryKind::KeyShare, [2; 32], 0).await.unwrap(),
+        None
+    );
+    assert!(matches!(
+        NodeVault::open(&path, b"not the passphrase!", "node-a").await,
+        Err(StoreError::Vault(VaultError::WrongPassphrase))
+    ));
+    // Bound to the node: another node id cannot open the entries.
+    let other = NodeVault::open(&path, PASS, "node-b").await.unwrap();
+    assert!(matches!(
+        other.get(EntryKind::KeyShare, [1; 32], 0).await,
+        Err(StoreError::Vault(VaultError::EntryTampered(_)))
+    ));
+}
+
+#[tokio::test]
+async fn secrets_never_reach_the_file_in_clear() {
+    let path = temp("clear");
+    let vault = NodeVault::create(&path, PASS, FAST, "node-a")
+        .await
+        .unwrap();
+    vault
+        .put(EntryKind::KeyShare, [1; 32], 0, SECRET, 10)
+        .await
+        .unwrap();
+    drop(vault);
+    checkpoint(&path).await;
+    for entry in std::fs::read_dir(path.parent().unwrap()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!bytes.windows(SECRET.len()).any(|w| w == SECRET));
+    }
+}
+
+#[tokio::test]
+async fn flipped_byte_in_a_sealed_entry_is_refused_and_file_untouched() {
+    let path = temp("flip");
+    let vault = NodeVault::create(&path, PASS, FAST, "node-a")
+        .await
+        .unwrap();
+    vault
+        .put(EntryKind::KeyShare, [1; 32], 0, SECRET, 10)
+        .await
+        .unwrap();
+    drop(vault);
+    checkpoint(&path).await;
+    // Flip one byte of the sealed blob in place, in the database file.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    let sealed: Vec<u8> = sqlx::query_scalar("SELECT sealed FROM vault_entries")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let mut file = std::fs::read(&path).unwrap();
+    let at = file
+        .windows(sealed.len())
+        .position(|w| w == sealed.as_slice())
+        .expect("sealed blob in file");
+    file[at + sealed.len() - 5] ^= 0x20;
+    std::fs::write(&path, &file).unwrap();
+    let before = std::fs::read(&path).unwrap();
+
+    let vault = NodeVault::open(&path, PASS, "node-a").await.unwrap();
+    let err = vault
+        .get(EntryKind::KeyShare, [1; 32], 0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Vault(VaultError::EntryTampered(_))),
+        "{err}"
+    );
+    assert!(err.to_string().contains("fails authentication"));
+    drop(vault);
+    checkpoint(&path).await;
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "a refused entry must leave the file as it was"
+    );
+}
