@@ -53,7 +53,7 @@ pub enum JobError {
     #[error(transparent)]
     Wire(#[from] WireError),
     /// No message arrived before the deadline.
-    #[error("timed out after {after:?} waiting for part(ies) {waiting_for:?}")]
+    #[error("timed out after {after:?} waiting for parties {waiting_for:?}")]
     Timeout {
         /// The deadline per message.
         after: Duration,

@@ -1,9 +1,10 @@
 //! # custos-node
 //!
-//! The shard node. This version holds the share vault: how a node keeps its
-//! key shares, ECDSA aux info, safe primes and channel key encrypted at rest.
-//! The node daemon, its SQLite store and journal, and its channel to the
-//! server come next (issue 4).
+//! The shard node: one share per key, encrypted at rest in the node's vault,
+//! reached only through an outbound mutually authenticated TLS connection to
+//! the server. Every protocol message to other nodes is sealed end to end
+//! (custos-wire); the committee is pinned in `node.json` by the operator, so
+//! a server that lies about membership or threshold is refused.
 
 #![cfg_attr(
     not(test),
@@ -16,6 +17,8 @@
 )]
 #![warn(missing_docs)]
 
+pub mod config;
+pub mod daemon;
 pub mod job;
 pub mod store;
 pub mod vault;

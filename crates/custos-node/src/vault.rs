@@ -110,6 +110,8 @@ pub enum EntryKind {
     NodeKeys = 4,
     /// An ECDSA presignature.
     Presignature = 5,
+    /// The node's TLS private key.
+    TlsKey = 6,
 }
 
 /// Where an entry belongs. Opening under any other binding fails.

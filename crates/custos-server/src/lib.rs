@@ -1,10 +1,9 @@
 //! # custos-server
 //!
-//! The coordinator. This version holds its store: wallets, committees,
-//! enrolled nodes, protocol sessions and signing requests, in SQLite (the
-//! embedded default) or PostgreSQL, behind one [`store::Store`] interface.
-//! The REST API, the DKG/signing workflow and the relay of sealed node frames
-//! come next (issue 4). The store holds no secret: shares live only in nodes.
+//! The coordinator: REST API, DKG and signing workflow, relay of sealed
+//! node-to-node frames, and the store (SQLite by default, PostgreSQL for
+//! larger deployments). It is trusted with nothing secret: shares live only
+//! in nodes, node traffic is sealed end to end, and nodes pin the committee.
 
 #![cfg_attr(
     not(test),
@@ -17,4 +16,9 @@
 )]
 #![warn(missing_docs)]
 
+pub mod api;
+pub mod config;
+pub mod daemon;
+pub mod hub;
 pub mod store;
+pub mod workflow;

@@ -36,6 +36,7 @@ fn wallet(id: &str, key: &str, at: i64) -> WalletRecord {
         committee_id: "c1".into(),
         key_id: key.into(),
         public_key: "02".repeat(16),
+        root_key: "03".repeat(33),
         chain_code: Some("cc".repeat(32)),
         created_at: at,
     }

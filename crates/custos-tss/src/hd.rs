@@ -137,6 +137,48 @@ pub fn derive_secp256k1_xpub(
     Ok((bytes, child.chain_code))
 }
 
+/// The key signatures at `path` verify against, from a wallet's root public
+/// data alone ([`crate::KeyShare::root_public`]): what
+/// [`crate::KeyShare::public_key`] returns, without a share.
+pub fn public_key_at(
+    scheme: crate::Scheme,
+    root_key: &[u8],
+    chain_code: &[u8; 32],
+    path: &DerivationPath,
+) -> Result<Vec<u8>, ParamError> {
+    use crate::Scheme;
+    let bad = || ParamError::Path("root key does not decode".into());
+    match scheme {
+        Scheme::EcdsaSecp256k1 | Scheme::SchnorrBip340 => {
+            let public_key = Point::from_bytes(root_key).map_err(|_| bad())?;
+            let child = path.derive_secp256k1(&ExtendedPublicKey {
+                public_key,
+                chain_code: *chain_code,
+            })?;
+            let compressed = child.public_key.to_bytes(true).to_vec();
+            if scheme == Scheme::EcdsaSecp256k1 {
+                return Ok(compressed);
+            }
+            use frost_secp256k1_tr::keys::Tweak;
+            let key =
+                frost_secp256k1_tr::VerifyingKey::deserialize(&compressed).map_err(|_| bad())?;
+            let package =
+                frost_secp256k1_tr::keys::PublicKeyPackage::new(Default::default(), key, None)
+                    .tweak::<&[u8]>(None);
+            let output = package.verifying_key().serialize().map_err(|_| bad())?;
+            Ok(output.get(1..).unwrap_or_default().to_vec())
+        }
+        Scheme::Ed25519 => {
+            let public_key = Point::from_bytes(root_key).map_err(|_| bad())?;
+            let child = path.derive_ed25519(&ExtendedPublicKey {
+                public_key,
+                chain_code: *chain_code,
+            })?;
+            Ok(child.public_key.to_bytes(true).to_vec())
+        }
+    }
+}
+
 impl FromStr for DerivationPath {
     type Err = ParamError;
 

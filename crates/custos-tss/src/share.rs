@@ -159,6 +159,27 @@ impl KeyShare {
         Ok((key, epub.chain_code))
     }
 
+    /// Root public data for watch-only derivation: (root key, chain code),
+    /// where the root key is the compressed secp256k1 key (ECDSA; the Taproot
+    /// internal key for BIP-340) or the 32-byte Ed25519 key. See
+    /// [`crate::hd::public_key_at`].
+    pub fn root_public(&self) -> Result<(Vec<u8>, [u8; 32]), Error> {
+        match self {
+            KeyShare::Ecdsa(s) => {
+                let e = s.extended_public_key();
+                Ok((e.public_key.to_bytes(true).to_vec(), e.chain_code))
+            }
+            KeyShare::Schnorr(s) => {
+                let e = s.extended_public_key()?;
+                Ok((e.public_key.to_bytes(true).to_vec(), e.chain_code))
+            }
+            KeyShare::Ed25519(s) => {
+                let e = s.extended_public_key()?;
+                Ok((e.public_key.to_bytes(true).to_vec(), e.chain_code))
+            }
+        }
+    }
+
     fn public_info(&self) -> Result<PublicInfo, Error> {
         match self {
             KeyShare::Ecdsa(s) => Ok(s.public_info()),

@@ -75,8 +75,10 @@ pub enum Outcome {
         key_id: String,
         /// Root public key as signatures verify against it (hex).
         public_key: String,
-        /// secp256k1 keys: (compressed key, chain code) of the root xpub (hex).
-        xpub: Option<(String, String)>,
+        /// Root key for watch-only derivation (hex; BIP-340: the internal key).
+        root_key: String,
+        /// Chain code (hex).
+        chain_code: String,
     },
     /// Signature made.
     Signature {

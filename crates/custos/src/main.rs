@@ -1,9 +1,13 @@
-//! `custos`: the one binary. For now: `custos bench`.
+//! `custos`: the one binary — daemons (`server run`, `node run`), the
+//! single-machine cluster (`up`), the CLI (`wallet`, `sign`) and `bench`.
 
 mod bench;
+mod client;
+mod up;
 
 use std::path::PathBuf;
 
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -13,14 +17,118 @@ use clap::{Parser, Subcommand};
     about = "Custos: self-hosted MPC custody engine"
 )]
 struct Cli {
+    /// Data directory of a `custos up` cluster (default: ./custos-data or $CUSTOS_DATA_DIR).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run Custos on this machine: one server and N nodes as separate processes on loopback.
+    Up {
+        /// Number of nodes (first start only; default 3).
+        #[arg(long)]
+        nodes: Option<u16>,
+        /// Signing threshold (first start only; default 2).
+        #[arg(long)]
+        threshold: Option<u16>,
+        /// Create the cluster's identities and configuration, then exit.
+        #[arg(long)]
+        init_only: bool,
+    },
+    /// Shard-node daemon and setup.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Coordinator daemon.
+    #[command(subcommand)]
+    Server(ServerCommand),
+    /// Wallets (threshold keys).
+    #[command(subcommand)]
+    Wallet(WalletCommand),
+    /// Sign a 32-byte digest (ECDSA) or a message (BIP-340, Ed25519).
+    Sign {
+        /// Wallet id.
+        #[arg(long)]
+        wallet: String,
+        /// Message or digest, hex.
+        #[arg(long)]
+        message_hex: String,
+        /// Signer indices, comma-separated (default: the first t connected nodes).
+        #[arg(long, value_delimiter = ',')]
+        signers: Option<Vec<u16>>,
+        /// Non-hardened derivation path (default m).
+        #[arg(long)]
+        path: Option<String>,
+        /// Print {"scheme","public_key","message","signature"}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run every scheme in-process (2-of-3 and 3-of-5) and print timings and message sizes.
     Bench(BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// Run a node.
+    Run {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// File holding the vault passphrase (else $CUSTOS_NODE_PASSPHRASE).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Store safe primes made elsewhere in the node's vault (hex file, as written by `custos-tss` tools).
+    ImportPrimes {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// File holding the vault passphrase (else $CUSTOS_NODE_PASSPHRASE).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// Hex file with the encoded primes.
+        #[arg(long)]
+        primes_file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServerCommand {
+    /// Run the server.
+    Run {
+        /// Server directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum WalletCommand {
+    /// Create a wallet by DKG across the committee.
+    Create {
+        /// ecdsa-secp256k1 | schnorr-bip340 | ed25519
+        #[arg(long)]
+        scheme: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List wallets.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one wallet.
+    Show {
+        /// Wallet id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -41,9 +149,110 @@ pub struct BenchArgs {
     repeat: usize,
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn passphrase(file: Option<PathBuf>) -> Result<zeroize::Zeroizing<String>> {
+    let text = match file {
+        Some(f) => std::fs::read_to_string(&f).with_context(|| format!("read {}", f.display()))?,
+        None => std::env::var("CUSTOS_NODE_PASSPHRASE")
+            .context("give --passphrase-file or set CUSTOS_NODE_PASSPHRASE")?,
+    };
+    Ok(zeroize::Zeroizing::new(
+        text.trim_end_matches(['\n', '\r']).to_owned(),
+    ))
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let data_dir = cli.data_dir.unwrap_or_else(client::default_data_dir);
+    let runtime = || tokio::runtime::Runtime::new().context("tokio runtime");
     match cli.command {
         Command::Bench(args) => bench::run(args),
+        Command::Up {
+            nodes,
+            threshold,
+            init_only,
+        } => runtime()?.block_on(up::run(up::UpArgs {
+            data_dir,
+            nodes,
+            threshold,
+            init_only,
+        })),
+        Command::Node(NodeCommand::Run {
+            dir,
+            passphrase_file,
+        }) => {
+            let pass = passphrase(passphrase_file)?;
+            runtime()?
+                .block_on(custos_node::daemon::run(&dir, pass.as_bytes()))
+                .map_err(Into::into)
+        }
+        Command::Node(NodeCommand::ImportPrimes {
+            dir,
+            passphrase_file,
+            primes_file,
+        }) => {
+            let pass = passphrase(passphrase_file)?;
+            let primes = zeroize::Zeroizing::new(
+                hex::decode(std::fs::read_to_string(&primes_file)?.trim())
+                    .context("primes file is not hex")?,
+            );
+            runtime()?
+                .block_on(custos_node::daemon::import_primes(
+                    &dir,
+                    pass.as_bytes(),
+                    &primes,
+                ))
+                .map_err(Into::into)
+        }
+        Command::Server(ServerCommand::Run { dir }) => runtime()?
+            .block_on(custos_server::daemon::run(&dir))
+            .map_err(Into::into),
+        Command::Wallet(cmd) => {
+            let c = client::Client::locate(&data_dir)?;
+            match cmd {
+                WalletCommand::Create { scheme, json } => {
+                    client::print_wallet(&c.create_wallet(&scheme)?, json)
+                }
+                WalletCommand::List { json } => {
+                    let list = c.wallets()?;
+                    if json {
+                        println!("{list}");
+                    } else {
+                        for w in list.as_array().into_iter().flatten() {
+                            client::print_wallet(w, false);
+                        }
+                    }
+                }
+                WalletCommand::Show { id, json } => client::print_wallet(&c.wallet(&id)?, json),
+            }
+            Ok(())
+        }
+        Command::Sign {
+            wallet,
+            message_hex,
+            signers,
+            path,
+            json,
+        } => {
+            if hex::decode(&message_hex).is_err() {
+                bail!("--message-hex is not hex");
+            }
+            let c = client::Client::locate(&data_dir)?;
+            let r = c.sign(&wallet, &message_hex, signers, path)?;
+            if json {
+                let record = serde_json::json!({
+                    "scheme": r["scheme"], "public_key": r["public_key"], "message": r["message"], "signature": r["signature"],
+                });
+                println!("{record}");
+            } else {
+                println!("{}", r["signature"].as_str().unwrap_or_default());
+            }
+            Ok(())
+        }
     }
 }

@@ -19,7 +19,8 @@ CREATE TABLE wallets (
     scheme        TEXT NOT NULL,
     committee_id  TEXT NOT NULL REFERENCES committees(id),
     key_id        TEXT NOT NULL UNIQUE,
-    public_key    TEXT NOT NULL,
+    public_key    TEXT NOT NULL,         -- what signatures at the root verify against
+    root_key      TEXT NOT NULL,         -- for watch-only derivation (BIP-340: internal key)
     chain_code    TEXT,
     created_at    BIGINT NOT NULL
 );

@@ -95,7 +95,9 @@ pub struct WalletRecord {
     pub key_id: String,
     /// Root public key as signatures verify against it (hex).
     pub public_key: String,
-    /// Chain code for HD derivation (hex), secp256k1 keys.
+    /// Root key for watch-only derivation (hex; BIP-340: the internal key).
+    pub root_key: String,
+    /// Chain code for HD derivation (hex).
     pub chain_code: Option<String>,
     /// Creation time.
     pub created_at: i64,

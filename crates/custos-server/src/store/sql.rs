@@ -67,6 +67,7 @@ macro_rules! store_impl {
                     committee_id: row.try_get("committee_id")?,
                     key_id: row.try_get("key_id")?,
                     public_key: row.try_get("public_key")?,
+                    root_key: row.try_get("root_key")?,
                     chain_code: row.try_get("chain_code")?,
                     created_at: row.try_get("created_at")?,
                 })
@@ -175,14 +176,15 @@ macro_rules! store_impl {
 
             async fn insert_wallet(&self, w: &WalletRecord) -> Result<(), StoreError> {
                 sqlx::query(
-                    "INSERT INTO wallets (id, scheme, committee_id, key_id, public_key, chain_code, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO wallets (id, scheme, committee_id, key_id, public_key, root_key, chain_code, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&w.id)
                 .bind(w.scheme.as_str())
                 .bind(&w.committee_id)
                 .bind(&w.key_id)
                 .bind(&w.public_key)
+                .bind(&w.root_key)
                 .bind(&w.chain_code)
                 .bind(w.created_at)
                 .execute(&self.pool)

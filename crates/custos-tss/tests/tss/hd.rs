@@ -64,3 +64,21 @@ fn ed25519_has_no_xpub_and_hardened_paths_are_refused() {
     assert!("m/0'".parse::<DerivationPath>().is_err());
     assert!(DerivationPath::new(vec![1 << 31]).is_err());
 }
+
+#[test]
+fn watch_only_derivation_matches_the_shares() {
+    for scheme in Scheme::ALL {
+        let shares = dkg(scheme, 2, 3);
+        let (root, chain_code) = shares[0].root_public().unwrap();
+        for p in ["m"].into_iter().chain(PATHS) {
+            let path: DerivationPath = p.parse().unwrap();
+            let watch_only =
+                custos_tss::hd::public_key_at(scheme, &root, &chain_code, &path).unwrap();
+            assert_eq!(
+                watch_only,
+                shares[2].public_key(&path).unwrap(),
+                "{scheme} {p}"
+            );
+        }
+    }
+}

@@ -1,0 +1,444 @@
+//! The node daemon: `init` makes the node's keys and vault; `run` dials the
+//! server over pinned mutual TLS, runs the jobs it is given, stores shares in
+//! the vault and reconnects when the connection drops. The node accepts no
+//! inbound connections.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::Duration;
+
+use custos_net::TlsIdentity;
+use custos_tss::ecdsa::{AuxInfo, SafePrimes};
+use custos_tss::{DerivationPath, KeyShare, Scheme};
+use custos_wire::control::{Job, JobKind, NodeMessage, Outcome, ServerMessage};
+use custos_wire::{Frame, NodeKeys};
+use rand_core::OsRng;
+use tokio::sync::{mpsc, Mutex};
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::TlsConnector;
+
+use crate::config::{Enrolment, NodeConfig};
+use crate::job::{run_job, Inbound, JobInput, JobOutput};
+use crate::store::{NodeVault, StoreError};
+use crate::vault::{EntryKind, KdfParams};
+
+/// The node's SQLite file in its directory.
+pub const DB_FILE: &str = "node.db";
+/// The node's TLS certificate (public) in its directory.
+pub const CERT_FILE: &str = "tls-cert.der";
+/// Key id used for node-wide vault entries.
+const NODE_WIDE: [u8; 32] = [0; 32];
+/// Deadline per message in aux-info sessions: covers a peer that is still
+/// generating its safe primes.
+const AUX_MESSAGE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Frames for sessions not started yet are kept up to this many.
+const MAX_PENDING: usize = 4096;
+
+/// Why the node stopped or refused.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The store or vault refused.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Files or sockets.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// TLS or framing.
+    #[error(transparent)]
+    Net(#[from] custos_net::NetError),
+    /// Something in the node's own files is inconsistent.
+    #[error("node setup: {0}")]
+    Setup(String),
+}
+
+/// Creates a node in `dir`: channel keys, TLS identity and vault.
+pub async fn init(
+    dir: &Path,
+    name: &str,
+    passphrase: &[u8],
+    params: KdfParams,
+) -> Result<Enrolment, NodeError> {
+    std::fs::create_dir_all(dir)?;
+    let keys = NodeKeys::generate(&mut OsRng);
+    let tls = TlsIdentity::generate(name)?;
+    let vault = NodeVault::create(
+        &dir.join(DB_FILE),
+        passphrase,
+        params,
+        &keys.public().to_string(),
+    )
+    .await?;
+    let now = now();
+    vault
+        .put(EntryKind::NodeKeys, NODE_WIDE, 0, &keys.secret_bytes(), now)
+        .await?;
+    vault
+        .put(EntryKind::TlsKey, NODE_WIDE, 0, tls.key_der(), now)
+        .await?;
+    std::fs::write(dir.join(CERT_FILE), tls.cert_der())?;
+    Ok(Enrolment {
+        name: name.to_owned(),
+        public_key: keys.public(),
+        tls_fingerprint: tls.fingerprint().to_string(),
+    })
+}
+
+/// Stores safe primes made elsewhere (e.g. on a faster offline machine), so
+/// the committee's aux info does not wait for prime generation.
+pub async fn import_primes(dir: &Path, passphrase: &[u8], primes: &[u8]) -> Result<(), NodeError> {
+    SafePrimes::from_bytes(primes).map_err(|e| NodeError::Setup(format!("primes: {e}")))?;
+    let config = NodeConfig::load(dir)?;
+    let vault = NodeVault::open(
+        &dir.join(DB_FILE),
+        passphrase,
+        &config.public_key.to_string(),
+    )
+    .await?;
+    vault
+        .put(EntryKind::SafePrimes, NODE_WIDE, 0, primes, now())
+        .await?;
+    Ok(())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+struct Node {
+    config: NodeConfig,
+    vault: NodeVault,
+    keys: NodeKeys,
+}
+
+/// Runs the node until the process is stopped.
+pub async fn run(dir: &Path, passphrase: &[u8]) -> Result<(), NodeError> {
+    let config = NodeConfig::load(dir)?;
+    let vault = NodeVault::open(
+        &dir.join(DB_FILE),
+        passphrase,
+        &config.public_key.to_string(),
+    )
+    .await?;
+    let secret = vault
+        .get(EntryKind::NodeKeys, NODE_WIDE, 0)
+        .await?
+        .ok_or(NodeError::Setup("vault has no node key".into()))?;
+    let keys = NodeKeys::from_secret_bytes(&secret)
+        .ok_or(NodeError::Setup("node key does not decode".into()))?;
+    if keys.public() != config.public_key {
+        return Err(NodeError::Setup("node key does not match node.json".into()));
+    }
+    let tls_key = vault
+        .get(EntryKind::TlsKey, NODE_WIDE, 0)
+        .await?
+        .ok_or(NodeError::Setup("vault has no TLS key".into()))?;
+    let tls = TlsIdentity::from_der(std::fs::read(dir.join(CERT_FILE))?, tls_key);
+    let connector = TlsConnector::from(Arc::new(custos_net::client_config(
+        &tls,
+        config.server_pin()?,
+    )?));
+    let node = Arc::new(Node {
+        config,
+        vault,
+        keys,
+    });
+    tokio::spawn(ensure_primes(node.clone()));
+    loop {
+        match serve(&node, &connector).await {
+            Ok(()) => eprintln!(
+                "{}: server closed the connection; reconnecting",
+                node.config.name
+            ),
+            Err(e) => eprintln!("{}: {e}; reconnecting", node.config.name),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Generates safe primes in the background if the vault has none.
+async fn ensure_primes(node: Arc<Node>) {
+    let have = matches!(
+        node.vault.get(EntryKind::SafePrimes, NODE_WIDE, 0).await,
+        Ok(Some(_))
+    );
+    let have_aux = matches!(
+        node.vault.get(EntryKind::AuxInfo, NODE_WIDE, 0).await,
+        Ok(Some(_))
+    );
+    if have || have_aux {
+        return;
+    }
+    let name = node.config.name.clone();
+    let made = tokio::task::spawn_blocking(move || {
+        SafePrimes::generate(&mut OsRng, |d, t| {
+            eprintln!("{name}: safe prime {d}/{t} ready")
+        })
+    })
+    .await;
+    match made {
+        Ok(primes) => {
+            if let Err(e) = node
+                .vault
+                .put(
+                    EntryKind::SafePrimes,
+                    NODE_WIDE,
+                    0,
+                    &primes.to_bytes(),
+                    now(),
+                )
+                .await
+            {
+                eprintln!("{}: storing safe primes: {e}", node.config.name);
+            }
+        }
+        Err(e) => eprintln!("{}: prime generation failed: {e}", node.config.name),
+    }
+}
+
+type Jobs = Arc<Mutex<HashMap<[u8; 32], std_mpsc::Sender<Inbound>>>>;
+
+async fn serve(node: &Arc<Node>, connector: &TlsConnector) -> Result<(), NodeError> {
+    let tcp = tokio::net::TcpStream::connect(&node.config.server_addr).await?;
+    tcp.set_nodelay(true)?;
+    let name =
+        ServerName::try_from("custos-server").map_err(|e| NodeError::Setup(e.to_string()))?;
+    let tls = connector.connect(name, tcp).await?;
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    let (out_tx, mut out_rx) = mpsc::channel::<NodeMessage>(1024);
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = out_rx.recv().await {
+            if custos_net::write_msg(&mut wr, &msg).await.is_err() {
+                break;
+            }
+        }
+    });
+    let hello = NodeMessage::Hello {
+        node: node.keys.public(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
+    out_tx
+        .send(hello)
+        .await
+        .map_err(|_| NodeError::Setup("writer stopped".into()))?;
+    eprintln!(
+        "{}: connected to {}",
+        node.config.name, node.config.server_addr
+    );
+    let jobs: Jobs = Arc::default();
+    let mut pending: HashMap<[u8; 32], Vec<Frame>> = HashMap::new();
+    let result = loop {
+        let msg: ServerMessage = match custos_net::read_msg(&mut rd).await {
+            Ok(m) => m,
+            Err(e) => break Err(e.into()),
+        };
+        match msg {
+            ServerMessage::Start(job) => {
+                let (tx, rx) = std_mpsc::channel();
+                for frame in pending.remove(&job.session).unwrap_or_default() {
+                    let _ = tx.send(Inbound::Frame(frame));
+                }
+                jobs.lock().await.insert(job.session, tx);
+                tokio::spawn(handle_job(
+                    node.clone(),
+                    job,
+                    rx,
+                    out_tx.clone(),
+                    jobs.clone(),
+                ));
+            }
+            ServerMessage::Relay { frame } => {
+                let session = frame.header.session;
+                match jobs.lock().await.get(&session) {
+                    Some(tx) => {
+                        let _ = tx.send(Inbound::Frame(frame));
+                    }
+                    None if pending.values().map(Vec::len).sum::<usize>() < MAX_PENDING => {
+                        pending.entry(session).or_default().push(frame)
+                    }
+                    None => {}
+                }
+            }
+            ServerMessage::Abort { session, reason } => {
+                pending.remove(&session);
+                if let Some(tx) = jobs.lock().await.get(&session) {
+                    let _ = tx.send(Inbound::Abort(reason));
+                }
+            }
+        }
+    };
+    writer.abort();
+    // Jobs of this connection cannot reach their peers any more.
+    for (_, tx) in jobs.lock().await.drain() {
+        let _ = tx.send(Inbound::Abort("connection to the server lost".into()));
+    }
+    result
+}
+
+async fn load_input(node: &Node, job: &Job) -> Result<JobInput, String> {
+    let v = &node.vault;
+    let aux = async {
+        match v
+            .get(EntryKind::AuxInfo, NODE_WIDE, 0)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Some(bytes) => AuxInfo::from_bytes(&bytes)
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            None => Ok(None),
+        }
+    };
+    match &job.kind {
+        JobKind::AuxInfo => {
+            if v.get(EntryKind::AuxInfo, NODE_WIDE, 0)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
+                return Err("this node already holds aux info for its committee".into());
+            }
+            // Wait for background prime generation (a few minutes at most).
+            for _ in 0..600 {
+                if let Some(bytes) = v
+                    .get(EntryKind::SafePrimes, NODE_WIDE, 0)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    return SafePrimes::from_bytes(&bytes)
+                        .map(JobInput::Primes)
+                        .map_err(|e| e.to_string());
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err("safe primes are not ready".into())
+        }
+        JobKind::Keygen { scheme } => {
+            let aux = aux.await?;
+            if *scheme == Scheme::EcdsaSecp256k1 && aux.is_none() {
+                return Err("no aux info for ECDSA keygen".into());
+            }
+            Ok(JobInput::Aux(aux))
+        }
+        JobKind::Sign { key_id, .. } => {
+            let id: [u8; 32] = hex::decode(key_id)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or("bad key id")?;
+            let bytes = v
+                .get(EntryKind::KeyShare, id, 0)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("no share for this key")?;
+            let aux = aux.await?;
+            KeyShare::from_bytes(&bytes, aux.as_ref())
+                .map(|s| JobInput::Share(Box::new(s)))
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+async fn store_output(node: &Node, out: JobOutput) -> Result<Outcome, String> {
+    let v = &node.vault;
+    match out {
+        JobOutput::Aux(aux) => {
+            let bytes = aux.to_bytes().map_err(|e| e.to_string())?;
+            v.put(EntryKind::AuxInfo, NODE_WIDE, 0, &bytes, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Outcome::AuxInfo {
+                aux_id: hex::encode(aux.aux_id()),
+            })
+        }
+        JobOutput::Share(share) => {
+            let bytes = share.to_bytes().map_err(|e| e.to_string())?;
+            v.put(EntryKind::KeyShare, share.key_id().0, 0, &bytes, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            let public_key = share
+                .public_key(&DerivationPath::root())
+                .map_err(|e| e.to_string())?;
+            let (root_key, chain_code) = share.root_public().map_err(|e| e.to_string())?;
+            Ok(Outcome::Keygen {
+                key_id: share.key_id().to_string(),
+                public_key: hex::encode(public_key),
+                root_key: hex::encode(root_key),
+                chain_code: hex::encode(chain_code),
+            })
+        }
+        JobOutput::Signature(sig) => Ok(Outcome::Signature {
+            signature: hex::encode(sig.bytes),
+        }),
+    }
+}
+
+async fn handle_job(
+    node: Arc<Node>,
+    job: Job,
+    rx: std_mpsc::Receiver<Inbound>,
+    out: mpsc::Sender<NodeMessage>,
+    jobs: Jobs,
+) {
+    let session = job.session;
+    let outcome = match load_input(&node, &job).await {
+        Err(error) => Outcome::Failed {
+            error,
+            culprits: vec![],
+        },
+        Ok(input) => {
+            let worker = node.clone();
+            let send_out = out.clone();
+            let ran = tokio::task::spawn_blocking(move || {
+                let c = &worker.config;
+                // Aux-info peers may still be generating safe primes (minutes).
+                let timeout = match job.kind {
+                    JobKind::AuxInfo => {
+                        Duration::from_millis(c.message_timeout_ms).max(AUX_MESSAGE_TIMEOUT)
+                    }
+                    _ => Duration::from_millis(c.message_timeout_ms),
+                };
+                let send = |frame| {
+                    send_out
+                        .blocking_send(NodeMessage::Relay { frame })
+                        .map_err(|e| e.to_string())
+                };
+                run_job(
+                    &job,
+                    &worker.keys,
+                    &c.members,
+                    c.threshold,
+                    input,
+                    rx,
+                    send,
+                    timeout,
+                    &mut OsRng,
+                )
+            })
+            .await;
+            match ran {
+                Ok(Ok(output)) => {
+                    store_output(&node, output)
+                        .await
+                        .unwrap_or_else(|error| Outcome::Failed {
+                            error,
+                            culprits: vec![],
+                        })
+                }
+                Ok(Err(e)) => Outcome::Failed {
+                    error: e.to_string(),
+                    culprits: e.culprits(),
+                },
+                Err(e) => Outcome::Failed {
+                    error: format!("job panicked: {e}"),
+                    culprits: vec![],
+                },
+            }
+        }
+    };
+    jobs.lock().await.remove(&session);
+    let _ = out.send(NodeMessage::Done { session, outcome }).await;
+}

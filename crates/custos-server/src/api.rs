@@ -1,0 +1,297 @@
+//! REST API under `/v1`, with its OpenAPI 3 document at `/v1/openapi.json`
+//! generated from these handlers (utoipa).
+//!
+//! Until node-enforced governance lands, every call that creates keys or
+//! signs needs the operator token (`Authorization: Bearer …`), compared in
+//! constant time. Clients get a status and a plain message; details of
+//! internal failures go to the server log only.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use custos_tss::{PartyIndex, Scheme};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use utoipa::{OpenApi, ToSchema};
+
+use crate::hub::{Hub, HubError};
+use crate::store::{StoreError, WalletRecord};
+use crate::workflow::{self, FlowError};
+
+/// Shared state of the API.
+#[derive(Clone)]
+pub struct Api {
+    hub: Arc<Hub>,
+    token: Arc<String>,
+}
+
+/// An error response.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApiError {
+    /// What went wrong.
+    pub error: String,
+}
+
+struct Failure(StatusCode, String);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Json(ApiError { error: self.1 })).into_response()
+    }
+}
+
+impl From<FlowError> for Failure {
+    fn from(e: FlowError) -> Self {
+        let status = match &e {
+            FlowError::Invalid(_) => StatusCode::BAD_REQUEST,
+            FlowError::NoWallet(_) => StatusCode::NOT_FOUND,
+            FlowError::Hub(HubError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            FlowError::Hub(HubError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+            FlowError::Hub(HubError::Failed { .. } | HubError::Disagree(_)) => {
+                StatusCode::BAD_GATEWAY
+            }
+            FlowError::Store(StoreError::Conflict { .. })
+            | FlowError::Hub(HubError::Store(StoreError::Conflict { .. })) => StatusCode::CONFLICT,
+            _ => {
+                eprintln!("server: internal error: {e}");
+                return Failure(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error (see the server log)".into(),
+                );
+            }
+        };
+        Failure(status, e.to_string())
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        FlowError::Store(e).into()
+    }
+}
+
+/// Liveness and node connections.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// All committee nodes connected.
+    pub ready: bool,
+    /// Per node.
+    pub nodes: Vec<NodeStatus>,
+}
+
+/// One node's connection.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NodeStatus {
+    /// Name.
+    pub name: String,
+    /// Committee index.
+    pub index: u16,
+    /// Connected now.
+    pub connected: bool,
+}
+
+/// Create a wallet.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateWallet {
+    /// `ecdsa-secp256k1`, `schnorr-bip340` or `ed25519`.
+    pub scheme: String,
+}
+
+/// A wallet (one threshold key).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Wallet {
+    /// Id.
+    pub id: String,
+    /// Scheme.
+    pub scheme: String,
+    /// Committee holding the shares.
+    pub committee_id: String,
+    /// Key id (hex).
+    pub key_id: String,
+    /// Public key signatures at the root verify against (hex).
+    pub public_key: String,
+    /// Root key for watch-only derivation (hex).
+    pub root_key: String,
+    /// Chain code (hex).
+    pub chain_code: Option<String>,
+    /// Creation time (Unix seconds).
+    pub created_at: i64,
+}
+
+impl From<WalletRecord> for Wallet {
+    fn from(w: WalletRecord) -> Self {
+        Wallet {
+            id: w.id,
+            scheme: w.scheme.as_str().into(),
+            committee_id: w.committee_id,
+            key_id: w.key_id,
+            public_key: w.public_key,
+            root_key: w.root_key,
+            chain_code: w.chain_code,
+            created_at: w.created_at,
+        }
+    }
+}
+
+/// Sign a message (BIP-340, Ed25519) or a 32-byte digest (ECDSA).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SignRequest {
+    /// Message or digest (hex).
+    pub message: String,
+    /// Exactly `t` signer indices; default: the first `t` connected nodes.
+    pub signers: Option<Vec<PartyIndex>>,
+    /// Non-hardened derivation path; default `m`.
+    pub path: Option<String>,
+}
+
+/// A signature and what it verifies against.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SignResponse {
+    /// Scheme.
+    pub scheme: String,
+    /// Public key at the path (hex).
+    pub public_key: String,
+    /// Message (hex).
+    pub message: String,
+    /// Signature (hex).
+    pub signature: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Custos API", description = "Self-hosted MPC custody engine"),
+    paths(health, create_wallet, list_wallets, get_wallet, sign),
+    components(schemas(
+        ApiError,
+        Health,
+        NodeStatus,
+        CreateWallet,
+        Wallet,
+        SignRequest,
+        SignResponse
+    ))
+)]
+struct ApiDoc;
+
+/// The OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The router for `/v1`.
+pub fn router(hub: Arc<Hub>, token: String) -> Router {
+    let state = Api {
+        hub,
+        token: Arc::new(token),
+    };
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/openapi.json", get(|| async { Json(openapi()) }))
+        .route("/v1/wallets", post(create_wallet).get(list_wallets))
+        .route("/v1/wallets/{id}", get(get_wallet))
+        .route("/v1/wallets/{id}/signatures", post(sign))
+        .with_state(state)
+}
+
+fn authorize(api: &Api, headers: &HeaderMap) -> Result<(), Failure> {
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if given.as_bytes().ct_eq(api.token.as_bytes()).into() && !api.token.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure(
+            StatusCode::UNAUTHORIZED,
+            "operator token required".into(),
+        ))
+    }
+}
+
+#[utoipa::path(get, path = "/v1/health", responses((status = 200, body = Health)))]
+async fn health(State(api): State<Api>) -> Json<Health> {
+    let config = api.hub.config();
+    let mut nodes = Vec::new();
+    for (i, key) in config.members.iter().enumerate() {
+        nodes.push(NodeStatus {
+            name: config.node_name(key),
+            index: i as u16,
+            connected: api.hub.is_connected(key).await,
+        });
+    }
+    Json(Health {
+        ready: nodes.iter().all(|n| n.connected),
+        nodes,
+    })
+}
+
+#[utoipa::path(post, path = "/v1/wallets", request_body = CreateWallet,
+    responses((status = 201, body = Wallet), (status = 400, body = ApiError), (status = 401, body = ApiError),
+              (status = 503, body = ApiError), (status = 504, body = ApiError)))]
+async fn create_wallet(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Json(body): Json<CreateWallet>,
+) -> Result<(StatusCode, Json<Wallet>), Failure> {
+    authorize(&api, &headers)?;
+    let scheme: Scheme = body
+        .scheme
+        .parse()
+        .map_err(|e: custos_tss::ParamError| Failure(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let wallet = workflow::create_wallet(&api.hub, scheme).await?;
+    Ok((StatusCode::CREATED, Json(wallet.into())))
+}
+
+#[utoipa::path(get, path = "/v1/wallets", responses((status = 200, body = [Wallet])))]
+async fn list_wallets(State(api): State<Api>) -> Result<Json<Vec<Wallet>>, Failure> {
+    Ok(Json(
+        api.hub
+            .store()
+            .wallets()
+            .await?
+            .into_iter()
+            .map(Wallet::from)
+            .collect(),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/wallets/{id}", params(("id" = String, Path, description = "wallet id")),
+    responses((status = 200, body = Wallet), (status = 404, body = ApiError)))]
+async fn get_wallet(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+) -> Result<Json<Wallet>, Failure> {
+    match api.hub.store().wallet(&id).await? {
+        Some(w) => Ok(Json(w.into())),
+        None => Err(FlowError::NoWallet(id).into()),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/wallets/{id}/signatures", params(("id" = String, Path, description = "wallet id")),
+    request_body = SignRequest,
+    responses((status = 200, body = SignResponse), (status = 400, body = ApiError), (status = 401, body = ApiError),
+              (status = 404, body = ApiError), (status = 502, body = ApiError), (status = 503, body = ApiError),
+              (status = 504, body = ApiError)))]
+async fn sign(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<SignRequest>,
+) -> Result<Json<SignResponse>, Failure> {
+    authorize(&api, &headers)?;
+    let message = hex::decode(body.message.trim())
+        .map_err(|_| Failure(StatusCode::BAD_REQUEST, "message is not hex".into()))?;
+    let path = body.path.unwrap_or_else(|| "m".into());
+    let signed = workflow::sign(&api.hub, &id, message, &path, body.signers).await?;
+    Ok(Json(SignResponse {
+        scheme: signed.scheme.as_str().into(),
+        public_key: signed.public_key,
+        message: signed.message,
+        signature: signed.signature,
+    }))
+}

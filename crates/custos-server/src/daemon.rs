@@ -1,0 +1,156 @@
+//! The server daemon: TLS identity, node listener (pinned mutual TLS), relay
+//! and REST API.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use custos_net::{Fingerprint, TlsIdentity};
+use tokio_rustls::TlsAcceptor;
+use zeroize::Zeroizing;
+
+use crate::config::ServerConfig;
+use crate::hub::Hub;
+use crate::store::{self, CommitteeRecord, StoreError};
+
+/// The server's TLS certificate (public).
+pub const CERT_FILE: &str = "tls-cert.der";
+/// The server's TLS private key (file mode 0600). The server holds no key
+/// shares; this key only authenticates it to nodes.
+pub const KEY_FILE: &str = "tls-key.der";
+/// The operator token file (mode 0600).
+pub const TOKEN_FILE: &str = "operator-token";
+
+/// Why the server stopped.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Files or sockets.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// TLS.
+    #[error(transparent)]
+    Net(#[from] custos_net::NetError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Configuration.
+    #[error("server setup: {0}")]
+    Setup(String),
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options.open(path)?.write_all(bytes)
+}
+
+/// Makes the server's TLS identity and operator token in `dir`; returns the
+/// certificate fingerprint that nodes pin.
+pub fn init(dir: &Path, token: &str) -> Result<Fingerprint, ServerError> {
+    std::fs::create_dir_all(dir)?;
+    let tls = TlsIdentity::generate("custos-server")?;
+    std::fs::write(dir.join(CERT_FILE), tls.cert_der())?;
+    write_private(&dir.join(KEY_FILE), tls.key_der())?;
+    write_private(&dir.join(TOKEN_FILE), token.as_bytes())?;
+    Ok(tls.fingerprint())
+}
+
+/// Runs the server until the process is stopped.
+pub async fn run(dir: &Path) -> Result<(), ServerError> {
+    let config = ServerConfig::load(dir)?;
+    let api_addr: SocketAddr = config
+        .api_addr
+        .parse()
+        .map_err(|_| ServerError::Setup("api_addr is not host:port".into()))?;
+    if !api_addr.ip().is_loopback() {
+        return Err(ServerError::Setup(
+            "the REST API is plain HTTP: bind it to loopback only".into(),
+        ));
+    }
+    let token = std::fs::read_to_string(dir.join(TOKEN_FILE))?
+        .trim()
+        .to_owned();
+    let tls = TlsIdentity::from_der(
+        std::fs::read(dir.join(CERT_FILE))?,
+        Zeroizing::new(std::fs::read(dir.join(KEY_FILE))?),
+    );
+    let store: Arc<dyn store::Store> = Arc::from(store::connect(&config.store_url).await?);
+    ensure_committee(store.as_ref(), &config).await?;
+
+    let enrolled: HashMap<Fingerprint, custos_wire::NodePublicKey> = config
+        .nodes
+        .iter()
+        .map(|n| n.tls_fingerprint.parse().map(|f| (f, n.public_key)))
+        .collect::<Result<_, _>>()?;
+    let enrolled = Arc::new(enrolled);
+    let check = enrolled.clone();
+    let acceptor = TlsAcceptor::from(Arc::new(custos_net::server_config(
+        &tls,
+        Arc::new(move |f| check.contains_key(f)),
+    )?));
+    let hub = Hub::new(config.clone(), store);
+
+    let node_listener = tokio::net::TcpListener::bind(&config.node_addr).await?;
+    let nodes_hub = hub.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, peer)) = node_listener.accept().await else {
+                continue;
+            };
+            let (acceptor, hub, enrolled) = (acceptor.clone(), nodes_hub.clone(), enrolled.clone());
+            tokio::spawn(async move {
+                let _ = tcp.set_nodelay(true);
+                let tls = match acceptor.accept(tcp).await {
+                    Ok(t) => t,
+                    Err(e) => return eprintln!("server: refused connection from {peer}: {e}"),
+                };
+                let key = custos_net::peer_fingerprint(tls.get_ref().1)
+                    .and_then(|f| enrolled.get(&f).copied());
+                if let Some(key) = key {
+                    hub.serve_node(tls, key).await;
+                }
+            });
+        }
+    });
+    let api = tokio::net::TcpListener::bind(api_addr).await?;
+    eprintln!(
+        "server: API on http://{api_addr}, nodes on {}",
+        config.node_addr
+    );
+    axum::serve(api, crate::api::router(hub, token)).await?;
+    Ok(())
+}
+
+async fn ensure_committee(
+    store: &dyn store::Store,
+    config: &ServerConfig,
+) -> Result<(), ServerError> {
+    let members: Vec<String> = config.members.iter().map(|k| k.to_string()).collect();
+    match store.committee(&config.committee_id).await? {
+        Some(c) if c.threshold == config.threshold && c.nodes == members => Ok(()),
+        Some(_) => Err(ServerError::Setup(
+            "the stored committee differs from server.json".into(),
+        )),
+        None => {
+            let created_at = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            let record = CommitteeRecord {
+                id: config.committee_id.clone(),
+                threshold: config.threshold,
+                nodes: members,
+                aux_id: None,
+                created_at,
+            };
+            Ok(store.insert_committee(&record).await?)
+        }
+    }
+}

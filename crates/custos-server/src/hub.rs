@@ -1,0 +1,307 @@
+//! The server's side of the nodes: who is connected, relaying sealed frames
+//! between them, and running one job across a set of parties with a deadline.
+//!
+//! The hub never sees protocol content: frames are sealed node to node. It
+//! checks that a node only relays frames in its own name and only into
+//! sessions it takes part in.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use custos_tss::PartyIndex;
+use custos_wire::control::{CommitteeSpec, Job, JobKind, NodeMessage, Outcome, ServerMessage};
+use custos_wire::NodePublicKey;
+use rand_core::{OsRng, RngCore};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, Mutex};
+
+use crate::config::ServerConfig;
+use crate::store::{SessionKind, SessionRecord, State, Store};
+
+/// Why a job failed.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// Some parties are not connected; nothing was started.
+    #[error("node(s) not connected: {0}")]
+    Unavailable(String),
+    /// The deadline passed.
+    #[error("timed out after {after:?} waiting for node(s): {waiting_for}")]
+    Timeout {
+        /// The deadline.
+        after: Duration,
+        /// Names of the nodes that did not finish.
+        waiting_for: String,
+    },
+    /// A node reported failure.
+    #[error("node {node} failed: {error}{blame}")]
+    Failed {
+        /// Reporting node.
+        node: String,
+        /// Its reason.
+        error: String,
+        /// Who it blames.
+        blame: String,
+    },
+    /// The nodes disagree on the result.
+    #[error("nodes disagree on the result: {0}")]
+    Disagree(&'static str),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+struct Route {
+    parties: BTreeMap<PartyIndex, NodePublicKey>,
+    results: mpsc::UnboundedSender<(PartyIndex, Outcome)>,
+}
+
+/// Connected nodes and running sessions.
+pub struct Hub {
+    config: ServerConfig,
+    store: Arc<dyn Store>,
+    nodes: Mutex<HashMap<NodePublicKey, mpsc::Sender<ServerMessage>>>,
+    routes: Mutex<HashMap<[u8; 32], Route>>,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Hub {
+    /// A hub over `store` for the committee in `config`.
+    pub fn new(config: ServerConfig, store: Arc<dyn Store>) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            store,
+            nodes: Mutex::default(),
+            routes: Mutex::default(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Whether the node with this key is connected.
+    pub async fn is_connected(&self, key: &NodePublicKey) -> bool {
+        self.nodes
+            .lock()
+            .await
+            .get(key)
+            .is_some_and(|tx| !tx.is_closed())
+    }
+
+    /// Serves one authenticated node connection until it closes. `key` is the
+    /// channel key enrolled with the TLS certificate the node presented.
+    pub async fn serve_node<S: AsyncRead + AsyncWrite + Send + 'static>(
+        self: Arc<Self>,
+        stream: S,
+        key: NodePublicKey,
+    ) {
+        let name = self.config.node_name(&key);
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        match custos_net::read_msg::<NodeMessage>(&mut rd).await {
+            Ok(NodeMessage::Hello { node, .. }) if node == key => {}
+            _ => {
+                eprintln!("server: {name} did not identify itself with its enrolled key; closing");
+                return;
+            }
+        }
+        let (tx, mut rx) = mpsc::channel::<ServerMessage>(1024);
+        self.nodes.lock().await.insert(key, tx.clone());
+        eprintln!("server: node {name} connected");
+        let writer = tokio::spawn(async move {
+            while let Some(msg) = rx.recv().await {
+                if custos_net::write_msg(&mut wr, &msg).await.is_err() {
+                    break;
+                }
+            }
+        });
+        while let Ok(msg) = custos_net::read_msg::<NodeMessage>(&mut rd).await {
+            match msg {
+                NodeMessage::Relay { frame } => self.relay(&key, frame).await,
+                NodeMessage::Done { session, outcome } => {
+                    let routes = self.routes.lock().await;
+                    if let Some(route) = routes.get(&session) {
+                        if let Some((&index, _)) = route.parties.iter().find(|(_, k)| **k == key) {
+                            let _ = route.results.send((index, outcome));
+                        }
+                    }
+                }
+                NodeMessage::Hello { .. } => {}
+            }
+        }
+        writer.abort();
+        let mut nodes = self.nodes.lock().await;
+        if nodes.get(&key).is_some_and(|t| t.same_channel(&tx)) {
+            nodes.remove(&key);
+        }
+        eprintln!("server: node {name} disconnected");
+    }
+
+    async fn relay(&self, from: &NodePublicKey, frame: custos_wire::Frame) {
+        let target = {
+            let routes = self.routes.lock().await;
+            let Some(route) = routes.get(&frame.header.session) else {
+                return;
+            };
+            // A node relays only in its own name (the recipient checks the seal too).
+            if route.parties.get(&frame.header.from) != Some(from) {
+                return;
+            }
+            route.parties.get(&frame.header.to).copied()
+        };
+        let Some(target) = target else { return };
+        let tx = self.nodes.lock().await.get(&target).cloned();
+        if let Some(tx) = tx {
+            let _ = tx.send(ServerMessage::Relay { frame }).await;
+        }
+    }
+
+    fn spec(&self) -> CommitteeSpec {
+        CommitteeSpec {
+            id: self.config.committee_id.clone(),
+            threshold: self.config.threshold,
+            members: self.config.members.clone(),
+        }
+    }
+
+    /// Runs `kind` at `parties` and returns the session id and every party's outcome, or the
+    /// first failure; aborts the others on failure or deadline.
+    pub async fn run(
+        &self,
+        kind: JobKind,
+        session_kind: SessionKind,
+        parties: &[PartyIndex],
+        wallet_id: Option<&str>,
+        timeout: Duration,
+    ) -> Result<(String, BTreeMap<PartyIndex, Outcome>), HubError> {
+        let members: BTreeMap<PartyIndex, NodePublicKey> = parties
+            .iter()
+            .filter_map(|&p| self.config.members.get(usize::from(p)).map(|k| (p, *k)))
+            .collect();
+        let mut senders = BTreeMap::new();
+        let mut missing = Vec::new();
+        {
+            let nodes = self.nodes.lock().await;
+            for (&p, key) in &members {
+                match nodes.get(key).filter(|t| !t.is_closed()) {
+                    Some(tx) => {
+                        senders.insert(p, tx.clone());
+                    }
+                    None => missing.push(self.config.node_name(key)),
+                }
+            }
+        }
+        if !missing.is_empty() || members.len() != parties.len() {
+            return Err(HubError::Unavailable(missing.join(", ")));
+        }
+        let mut session = [0u8; 32];
+        OsRng.fill_bytes(&mut session);
+        let id = hex::encode(session);
+        let (results_tx, mut results) = mpsc::unbounded_channel();
+        self.routes.lock().await.insert(
+            session,
+            Route {
+                parties: members.clone(),
+                results: results_tx,
+            },
+        );
+        let t = now();
+        self.store
+            .insert_session(&SessionRecord {
+                id: id.clone(),
+                kind: session_kind,
+                committee_id: self.config.committee_id.clone(),
+                wallet_id: wallet_id.map(str::to_owned),
+                parties: parties.to_vec(),
+                state: State::Running,
+                error: None,
+                created_at: t,
+                updated_at: t,
+            })
+            .await?;
+        for (&p, tx) in &senders {
+            let job = Job {
+                session,
+                committee: self.spec(),
+                me: p,
+                kind: kind.clone(),
+            };
+            let _ = tx.send(ServerMessage::Start(job)).await;
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut outcomes = BTreeMap::new();
+        let result = loop {
+            if outcomes.len() == members.len() {
+                break Ok(());
+            }
+            let (p, outcome) = match tokio::time::timeout_at(deadline, results.recv()).await {
+                Ok(Some(r)) => r,
+                Ok(None) | Err(_) => {
+                    let waiting: Vec<String> = members
+                        .iter()
+                        .filter(|(p, _)| !outcomes.contains_key(*p))
+                        .map(|(_, k)| self.config.node_name(k))
+                        .collect();
+                    break Err(HubError::Timeout {
+                        after: timeout,
+                        waiting_for: waiting.join(", "),
+                    });
+                }
+            };
+            if let Outcome::Failed { error, culprits } = &outcome {
+                let blame: Vec<String> = culprits
+                    .iter()
+                    .filter_map(|c| members.get(c))
+                    .map(|k| self.config.node_name(k))
+                    .collect();
+                let blame = if blame.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (blames {})", blame.join(", "))
+                };
+                let node = members
+                    .get(&p)
+                    .map(|k| self.config.node_name(k))
+                    .unwrap_or_default();
+                break Err(HubError::Failed {
+                    node,
+                    error: error.clone(),
+                    blame,
+                });
+            }
+            outcomes.insert(p, outcome);
+        };
+        self.routes.lock().await.remove(&session);
+        if result.is_err() {
+            for tx in senders.values() {
+                let _ = tx
+                    .send(ServerMessage::Abort {
+                        session,
+                        reason: "session failed elsewhere".into(),
+                    })
+                    .await;
+            }
+        }
+        let (state, error) = match &result {
+            Ok(_) => (State::Done, None),
+            Err(e) => (State::Failed, Some(e.to_string())),
+        };
+        self.store
+            .finish_session(&id, state, error.as_deref(), now())
+            .await?;
+        result.map(|()| (id, outcomes))
+    }
+}

@@ -1,0 +1,110 @@
+//! CLI commands that talk to a running server's REST API.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+/// Where the API is and the operator token, from `--data-dir` (written by
+/// `custos up`) or `CUSTOS_API_URL` / `CUSTOS_TOKEN`.
+pub struct Client {
+    url: String,
+    token: Option<String>,
+}
+
+impl Client {
+    pub fn locate(data_dir: &Path) -> Result<Self> {
+        if let Ok(url) = std::env::var("CUSTOS_API_URL") {
+            return Ok(Self {
+                url,
+                token: std::env::var("CUSTOS_TOKEN").ok(),
+            });
+        }
+        let cluster: Value = serde_json::from_str(
+            &std::fs::read_to_string(data_dir.join("cluster.json")).with_context(|| {
+                format!(
+                    "no cluster in {} (run `custos up` or set CUSTOS_API_URL)",
+                    data_dir.display()
+                )
+            })?,
+        )?;
+        let url = cluster["api_url"]
+            .as_str()
+            .context("cluster.json has no api_url")?
+            .to_owned();
+        let token = std::fs::read_to_string(data_dir.join("operator-token"))
+            .ok()
+            .map(|t| t.trim().to_owned());
+        Ok(Self { url, token })
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+        let mut req = ureq::request(method, &format!("{}{path}", self.url))
+            .timeout(std::time::Duration::from_secs(1200));
+        if let Some(t) = &self.token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        let res = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        match res {
+            Ok(r) => Ok(r.into_json()?),
+            Err(ureq::Error::Status(code, r)) => {
+                let msg = r
+                    .into_json::<Value>()
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                bail!("server refused ({code}): {msg}")
+            }
+            Err(e) => bail!("cannot reach the server at {}: {e}", self.url),
+        }
+    }
+
+    pub fn create_wallet(&self, scheme: &str) -> Result<Value> {
+        self.call("POST", "/v1/wallets", Some(json!({ "scheme": scheme })))
+    }
+
+    pub fn wallets(&self) -> Result<Value> {
+        self.call("GET", "/v1/wallets", None)
+    }
+
+    pub fn wallet(&self, id: &str) -> Result<Value> {
+        self.call("GET", &format!("/v1/wallets/{id}"), None)
+    }
+
+    pub fn sign(
+        &self,
+        id: &str,
+        message_hex: &str,
+        signers: Option<Vec<u16>>,
+        path: Option<String>,
+    ) -> Result<Value> {
+        let body = json!({ "message": message_hex, "signers": signers, "path": path });
+        self.call("POST", &format!("/v1/wallets/{id}/signatures"), Some(body))
+    }
+
+    pub fn health(&self) -> Result<Value> {
+        self.call("GET", "/v1/health", None)
+    }
+}
+
+pub fn default_data_dir() -> PathBuf {
+    std::env::var_os("CUSTOS_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("custos-data"))
+}
+
+pub fn print_wallet(w: &Value, json_out: bool) {
+    if json_out {
+        println!("{w}");
+    } else {
+        println!(
+            "{}  {:<16} {}",
+            w["id"].as_str().unwrap_or("?"),
+            w["scheme"].as_str().unwrap_or("?"),
+            w["public_key"].as_str().unwrap_or("?")
+        );
+    }
+}

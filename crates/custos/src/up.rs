@@ -1,0 +1,217 @@
+//! `custos up`: the whole system on one machine. First start makes the
+//! server's and every node's identity, vault and configuration in one data
+//! directory; every start runs the server and the nodes as separate
+//! processes on loopback, waits until all nodes are connected, and stops
+//! them all on Ctrl-C or SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use custos_node::config::NodeConfig;
+use custos_node::vault::KdfParams;
+use custos_server::config::{NodeEnrolment, ServerConfig};
+use rand::RngCore;
+use serde_json::json;
+
+pub struct UpArgs {
+    pub data_dir: PathBuf,
+    pub nodes: Option<u16>,
+    pub threshold: Option<u16>,
+    pub init_only: bool,
+}
+
+fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// First start: identities, vaults, configuration.
+async fn init(data: &Path, n: u16, t: u16) -> Result<()> {
+    custos_tss::Committee::new(t, n).context("--nodes / --threshold")?;
+    std::fs::create_dir_all(data)?;
+    let token = random_hex(32);
+    let server_dir = data.join("server");
+    let server_pin = custos_server::daemon::init(&server_dir, &token)?;
+    write_private(&data.join("operator-token"), &token)?;
+    let (api_port, node_port) = (free_port()?, free_port()?);
+    let mut enrolments = Vec::new();
+    for i in 0..n {
+        let dir = data.join(format!("node-{i}"));
+        std::fs::create_dir_all(&dir)?;
+        // Local demo only: each node's passphrase sits next to its vault.
+        let passphrase = random_hex(24);
+        write_private(&dir.join("passphrase"), &passphrase)?;
+        let e = custos_node::daemon::init(
+            &dir,
+            &format!("node-{i}"),
+            passphrase.as_bytes(),
+            KdfParams::default(),
+        )
+        .await?;
+        enrolments.push(e);
+    }
+    let members: Vec<_> = enrolments.iter().map(|e| e.public_key).collect();
+    for (i, e) in enrolments.iter().enumerate() {
+        NodeConfig {
+            name: e.name.clone(),
+            index: i as u16,
+            public_key: e.public_key,
+            server_addr: format!("127.0.0.1:{node_port}"),
+            server_fingerprint: server_pin.to_string(),
+            threshold: t,
+            members: members.clone(),
+            message_timeout_ms: 30_000,
+        }
+        .save(&data.join(format!("node-{i}")))?;
+    }
+    ServerConfig {
+        api_addr: format!("127.0.0.1:{api_port}"),
+        node_addr: format!("127.0.0.1:{node_port}"),
+        store_url: format!("sqlite:{}", server_dir.join("server.db").display()),
+        nodes: enrolments
+            .iter()
+            .map(|e| NodeEnrolment {
+                name: e.name.clone(),
+                public_key: e.public_key,
+                tls_fingerprint: e.tls_fingerprint.clone(),
+            })
+            .collect(),
+        committee_id: "default".into(),
+        threshold: t,
+        members,
+        session_timeout_ms: 60_000,
+        aux_timeout_ms: 900_000,
+    }
+    .save(&server_dir)?;
+    let cluster =
+        json!({ "api_url": format!("http://127.0.0.1:{api_port}"), "nodes": n, "threshold": t });
+    std::fs::write(
+        data.join("cluster.json"),
+        serde_json::to_string_pretty(&cluster)?,
+    )?;
+    Ok(())
+}
+
+pub async fn run(args: UpArgs) -> Result<()> {
+    let data = args.data_dir.clone();
+    let cluster_file = data.join("cluster.json");
+    if cluster_file.exists() {
+        let cluster: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&cluster_file)?)?;
+        let (n, t) = (
+            cluster["nodes"].as_u64().unwrap_or(0) as u16,
+            cluster["threshold"].as_u64().unwrap_or(0) as u16,
+        );
+        if args.nodes.is_some_and(|x| x != n) || args.threshold.is_some_and(|x| x != t) {
+            bail!("{} already holds a {t}-of-{n} cluster; use another --data-dir for a different shape", data.display());
+        }
+        eprintln!("reusing the {t}-of-{n} cluster in {}", data.display());
+    } else {
+        let (n, t) = (args.nodes.unwrap_or(3), args.threshold.unwrap_or(2));
+        eprintln!("creating a {t}-of-{n} cluster in {}", data.display());
+        init(&data, n, t).await?;
+    }
+    if args.init_only {
+        return Ok(());
+    }
+    let cluster: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cluster_file)?)?;
+    let n = cluster["nodes"].as_u64().unwrap_or(0) as u16;
+    let api_url = cluster["api_url"]
+        .as_str()
+        .context("cluster.json")?
+        .to_owned();
+    let exe = std::env::current_exe()?;
+    let mut children = Vec::new();
+    let mut spawn = |args: Vec<String>| -> Result<()> {
+        let child = tokio::process::Command::new(&exe)
+            .args(&args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        children.push(child);
+        Ok(())
+    };
+    spawn(vec![
+        "server".into(),
+        "run".into(),
+        "--dir".into(),
+        data.join("server").display().to_string(),
+    ])?;
+    for i in 0..n {
+        let dir = data.join(format!("node-{i}"));
+        spawn(vec![
+            "node".into(),
+            "run".into(),
+            "--dir".into(),
+            dir.display().to_string(),
+            "--passphrase-file".into(),
+            dir.join("passphrase").display().to_string(),
+        ])?;
+    }
+    let client = crate::client::Client::locate(&data)?;
+    let start = Instant::now();
+    loop {
+        if let Ok(h) = client.health() {
+            if h["ready"].as_bool() == Some(true) {
+                break;
+            }
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            bail!("the cluster did not come up within 60 s");
+        }
+        for c in children.iter_mut() {
+            if let Some(status) = c.try_wait()? {
+                bail!("a Custos process exited during start-up ({status})");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("API: {api_url}");
+    println!(
+        "Operator token: {} (signing needs it until node-enforced governance lands)",
+        data.join("operator-token").display()
+    );
+    println!("Custos is ready: 1 server and {n} nodes on loopback. Stop with Ctrl-C.");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let exited = async {
+        loop {
+            for c in children.iter_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    return status;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
+        _ = term.recv() => eprintln!("stopping"),
+        status = exited => eprintln!("a Custos process exited ({status}); stopping the others"),
+    }
+    for mut c in children {
+        let _ = c.kill().await;
+    }
+    Ok(())
+}
