@@ -71,11 +71,31 @@ impl NodeKeys {
     }
 }
 
-/// A node's public channel key (32 bytes, X25519).
-#[derive(
-    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+/// A node's public channel key (32 bytes, X25519). Hex in human-readable
+/// formats (configuration files), raw bytes in binary ones.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodePublicKey(pub [u8; 32]);
+
+impl serde::Serialize for NodePublicKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&self.to_string())
+        } else {
+            serde::Serialize::serialize(&self.0, s)
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for NodePublicKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let s = <String as serde::Deserialize>::deserialize(d)?;
+            s.parse().map_err(serde::de::Error::custom)
+        } else {
+            <[u8; 32] as serde::Deserialize>::deserialize(d).map(Self)
+        }
+    }
+}
 
 impl NodePublicKey {
     pub(crate) fn hpke(&self) -> Option<PublicKey> {

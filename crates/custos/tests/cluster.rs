@@ -1,0 +1,479 @@
+//! The whole system as separate processes on loopback: `custos server run`
+//! and three `custos node run`, driven through the `custos` CLI and the REST
+//! API. One scenario, so the committee's ECDSA aux info is made once.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use custos_node::store::NodeVault;
+use custos_node::vault::EntryKind;
+use custos_tss::{KeyShare, Scheme};
+use serde_json::Value;
+
+const EXE: &str = env!("CARGO_BIN_EXE_custos");
+
+struct Cluster {
+    data: PathBuf,
+    server: Option<Child>,
+    nodes: BTreeMap<u16, Child>,
+    responses: Vec<String>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in self.server.iter_mut().chain(self.nodes.values_mut()) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn custos(data: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(EXE)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn log(data: &Path, name: &str) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.join(format!("{name}.log")))
+        .unwrap()
+}
+
+impl Cluster {
+    fn new() -> Self {
+        let data = std::env::temp_dir().join(format!("custos-cluster-{}", std::process::id()));
+        std::fs::remove_dir_all(&data).ok();
+        let (ok, _, err) = custos(&data, &["up", "--init-only"]);
+        assert!(ok, "{err}");
+        // Test fixture primes (never on the product path) so aux info need not wait for prime generation.
+        let primes = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../custos-tss/test-data/primes-5.hex"
+        ))
+        .unwrap();
+        for (i, line) in primes.lines().take(3).enumerate() {
+            let dir = data.join(format!("node-{i}"));
+            std::fs::write(dir.join("primes.hex"), line).unwrap();
+            let (ok, _, err) = custos(
+                &data,
+                &[
+                    "node",
+                    "import-primes",
+                    "--dir",
+                    dir.to_str().unwrap(),
+                    "--passphrase-file",
+                    dir.join("passphrase").to_str().unwrap(),
+                    "--primes-file",
+                    dir.join("primes.hex").to_str().unwrap(),
+                ],
+            );
+            assert!(ok, "{err}");
+            std::fs::remove_file(dir.join("primes.hex")).unwrap();
+            // Short deadlines so failure cases end quickly.
+            let mut config: Value =
+                serde_json::from_str(&std::fs::read_to_string(dir.join("node.json")).unwrap())
+                    .unwrap();
+            config["message_timeout_ms"] = 5000.into();
+            std::fs::write(dir.join("node.json"), config.to_string()).unwrap();
+        }
+        let mut server: Value = serde_json::from_str(
+            &std::fs::read_to_string(data.join("server/server.json")).unwrap(),
+        )
+        .unwrap();
+        server["session_timeout_ms"] = 20000.into();
+        std::fs::write(data.join("server/server.json"), server.to_string()).unwrap();
+        let mut c = Cluster {
+            data,
+            server: None,
+            nodes: BTreeMap::new(),
+            responses: Vec::new(),
+        };
+        let server = Command::new(EXE)
+            .args(["server", "run", "--dir"])
+            .arg(c.data.join("server"))
+            .stdout(log(&c.data, "server"))
+            .stderr(log(&c.data, "server"))
+            .spawn()
+            .unwrap();
+        c.server = Some(server);
+        for i in 0..3 {
+            c.start_node(i);
+        }
+        c.wait_connected(&[0, 1, 2]);
+        c
+    }
+
+    fn node_dir(&self, i: u16) -> PathBuf {
+        self.data.join(format!("node-{i}"))
+    }
+
+    fn start_node(&mut self, i: u16) {
+        let dir = self.node_dir(i);
+        let child = Command::new(EXE)
+            .args(["node", "run", "--dir"])
+            .arg(&dir)
+            .arg("--passphrase-file")
+            .arg(dir.join("passphrase"))
+            .stdout(log(&self.data, &format!("node-{i}")))
+            .stderr(log(&self.data, &format!("node-{i}")))
+            .spawn()
+            .unwrap();
+        self.nodes.insert(i, child);
+    }
+
+    fn stop_node(&mut self, i: u16) {
+        let mut child = self.nodes.remove(&i).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    fn health(&mut self) -> Option<Value> {
+        let url = serde_json::from_str::<Value>(
+            &std::fs::read_to_string(self.data.join("cluster.json")).unwrap(),
+        )
+        .unwrap()["api_url"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let body = http_get(&format!("{url}/v1/health"))?;
+        self.responses.push(body.clone());
+        serde_json::from_str(&body).ok()
+    }
+
+    fn wait_connected(&mut self, nodes: &[u16]) {
+        let start = Instant::now();
+        loop {
+            let h = self.health().unwrap_or_default();
+            let up: Vec<u16> = h["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|n| n["connected"] == true)
+                .map(|n| n["index"].as_u64().unwrap() as u16)
+                .collect();
+            if nodes.iter().all(|n| up.contains(n)) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "nodes {nodes:?} not connected: {h}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn run(&mut self, args: &[&str]) -> Result<Value, String> {
+        let (ok, out, err) = custos(&self.data, args);
+        self.responses.push(out.clone());
+        self.responses.push(err.clone());
+        if ok {
+            Ok(serde_json::from_str(out.trim()).unwrap())
+        } else {
+            Err(err)
+        }
+    }
+
+    fn sign(
+        &mut self,
+        wallet: &str,
+        message: &str,
+        signers: Option<&str>,
+        path: &str,
+    ) -> Result<Value, String> {
+        let mut args = vec![
+            "sign",
+            "--wallet",
+            wallet,
+            "--message-hex",
+            message,
+            "--path",
+            path,
+            "--json",
+        ];
+        if let Some(s) = signers {
+            args.extend(["--signers", s]);
+        }
+        self.run(&args)
+    }
+}
+
+/// A minimal HTTP/1.1 GET over loopback, independent of the CLI; `None`
+/// while the server is not listening yet.
+fn http_get(url: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/')?;
+    let mut s = std::net::TcpStream::connect(host).ok()?;
+    write!(
+        s,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
+}
+
+fn verify(scheme: &str, key: &[u8], msg: &[u8], sig: &[u8]) -> bool {
+    match scheme {
+        "ecdsa-secp256k1" => {
+            use k256::ecdsa::signature::hazmat::PrehashVerifier;
+            let s = k256::ecdsa::Signature::from_slice(sig).unwrap();
+            s.normalize_s().is_none()
+                && k256::ecdsa::VerifyingKey::from_sec1_bytes(key)
+                    .unwrap()
+                    .verify_prehash(msg, &s)
+                    .is_ok()
+        }
+        "schnorr-bip340" => {
+            use bitcoin::secp256k1::{schnorr, Message, Secp256k1, XOnlyPublicKey};
+            Secp256k1::verification_only()
+                .verify_schnorr(
+                    &schnorr::Signature::from_slice(sig).unwrap(),
+                    &Message::from_digest_slice(msg).unwrap(),
+                    &XOnlyPublicKey::from_slice(key).unwrap(),
+                )
+                .is_ok()
+        }
+        "ed25519" => ed25519_dalek::VerifyingKey::from_bytes(&key.try_into().unwrap())
+            .unwrap()
+            .verify_strict(msg, &ed25519_dalek::Signature::from_slice(sig).unwrap())
+            .is_ok(),
+        other => panic!("{other}"),
+    }
+}
+
+fn check_signature(record: &Value, expected_scheme: &str) {
+    let obj = record.as_object().unwrap();
+    assert_eq!(obj.len(), 4, "{record}");
+    assert_eq!(record["scheme"], expected_scheme);
+    let get = |k: &str| hex::decode(record[k].as_str().unwrap()).unwrap();
+    assert!(
+        verify(
+            expected_scheme,
+            &get("public_key"),
+            &get("message"),
+            &get("signature")
+        ),
+        "{record}"
+    );
+}
+
+/// Test-only reconstruction of a private key from `t` shares' secret scalars
+/// (the product never does this).
+fn reconstruct<E: generic_ec::Curve>(
+    shares: &[(u16, generic_ec::Scalar<E>)],
+) -> generic_ec::Scalar<E> {
+    use generic_ec::Scalar;
+    let xs: Vec<Scalar<E>> = shares
+        .iter()
+        .map(|(i, _)| Scalar::from(u64::from(*i) + 1))
+        .collect();
+    let mut key = Scalar::zero();
+    for (j, (_, s)) in shares.iter().enumerate() {
+        let mut l = Scalar::one();
+        for (m, xm) in xs.iter().enumerate() {
+            if m != j {
+                l *= xm * (xm - xs[j]).invert().unwrap();
+            }
+        }
+        key += s * l;
+    }
+    key
+}
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files(&p, out)
+        } else {
+            out.push(p)
+        }
+    }
+}
+
+#[test]
+fn cluster_end_to_end() {
+    let mut c = Cluster::new();
+    let schemes = ["ecdsa-secp256k1", "schnorr-bip340", "ed25519"];
+    let mut wallets = BTreeMap::new();
+    for scheme in schemes {
+        let w = c
+            .run(&["wallet", "create", "--scheme", scheme, "--json"])
+            .unwrap();
+        wallets.insert(scheme, w["id"].as_str().unwrap().to_owned());
+        for signers in ["0,1", "0,2", "1,2"] {
+            for path in ["m", "m/0/1"] {
+                let r = c
+                    .sign(&wallets[scheme], &"5a".repeat(32), Some(signers), path)
+                    .unwrap();
+                check_signature(&r, scheme);
+            }
+        }
+    }
+    // A second ECDSA key reuses the committee's aux info (no new aux session).
+    let second = c
+        .run(&["wallet", "create", "--scheme", "ecdsa-secp256k1", "--json"])
+        .unwrap();
+    assert_ne!(second["key_id"], serde_json::json!(null));
+
+    // One node down: automatic signer choice still signs; naming it fails fast.
+    c.stop_node(2);
+    let start = Instant::now();
+    check_signature(
+        &c.sign(&wallets["ed25519"], "01", None, "m").unwrap(),
+        "ed25519",
+    );
+    let err = c
+        .sign(&wallets["ed25519"], "01", Some("0,2"), "m")
+        .unwrap_err();
+    assert!(err.contains("not connected: node-2"), "{err}");
+    // Two down: a clear error, well within the deadline.
+    c.stop_node(1);
+    let err = c
+        .sign(&wallets["schnorr-bip340"], &"01".repeat(32), None, "m")
+        .unwrap_err();
+    assert!(err.contains("only 1 of the 2 required nodes"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(20));
+
+    // Restart: nodes reload their vaults and sign again.
+    c.start_node(1);
+    c.start_node(2);
+    c.wait_connected(&[0, 1, 2]);
+    check_signature(
+        &c.sign(
+            &wallets["ecdsa-secp256k1"],
+            &"77".repeat(32),
+            Some("1,2"),
+            "m/5",
+        )
+        .unwrap(),
+        "ecdsa-secp256k1",
+    );
+
+    // Wrong passphrase: a clear error at start, and the vault file untouched.
+    c.stop_node(0);
+    let db = c.node_dir(0).join("node.db");
+    let before = std::fs::read(&db).unwrap();
+    std::fs::write(c.data.join("wrong-pass"), "not the passphrase at all").unwrap();
+    let out = Command::new(EXE)
+        .args(["node", "run", "--dir"])
+        .arg(c.node_dir(0))
+        .arg("--passphrase-file")
+        .arg(c.data.join("wrong-pass"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("passphrase does not open this vault"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "a refused start must not write the vault"
+    );
+    c.start_node(0);
+    c.wait_connected(&[0, 1, 2]);
+
+    // Secret scan: each share's secret and each full key must appear nowhere.
+    let mut secrets: Vec<Vec<u8>> = Vec::new();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let aux = |vault: &NodeVault| {
+        rt.block_on(vault.get(EntryKind::AuxInfo, [0; 32], 0))
+            .unwrap()
+            .map(|b| custos_tss::ecdsa::AuxInfo::from_bytes(&b).unwrap())
+    };
+    let mut by_key: BTreeMap<String, Vec<(u16, Vec<u8>, Scheme)>> = BTreeMap::new();
+    for i in 0..3u16 {
+        let dir = c.node_dir(i);
+        let pass = std::fs::read_to_string(dir.join("passphrase")).unwrap();
+        let config: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("node.json")).unwrap()).unwrap();
+        let vault = rt
+            .block_on(NodeVault::open(
+                &dir.join("node.db"),
+                pass.as_bytes(),
+                config["public_key"].as_str().unwrap(),
+            ))
+            .unwrap();
+        let aux = aux(&vault);
+        for key_id in rt.block_on(vault.keys(EntryKind::KeyShare)).unwrap() {
+            let id: [u8; 32] = hex::decode(&key_id).unwrap().try_into().unwrap();
+            let blob = rt
+                .block_on(vault.get(EntryKind::KeyShare, id, 0))
+                .unwrap()
+                .unwrap();
+            let share = KeyShare::from_bytes(&blob, aux.as_ref()).unwrap();
+            let secret = blob[blob.len() - 32..].to_vec();
+            by_key
+                .entry(key_id)
+                .or_default()
+                .push((i, secret.clone(), share.scheme()));
+            secrets.push(secret);
+        }
+    }
+    assert_eq!(by_key.len(), 4);
+    for shares in by_key.values() {
+        let scheme = shares[0].2;
+        let full = match scheme {
+            Scheme::Ed25519 => {
+                type E = generic_ec::curves::Ed25519;
+                let parts: Vec<_> = shares
+                    .iter()
+                    .take(2)
+                    .map(|(i, s, _)| (*i, generic_ec::Scalar::<E>::from_le_bytes(s).unwrap()))
+                    .collect();
+                reconstruct(&parts).to_le_bytes().to_vec()
+            }
+            _ => {
+                type E = generic_ec::curves::Secp256k1;
+                let parts: Vec<_> = shares
+                    .iter()
+                    .take(2)
+                    .map(|(i, s, _)| (*i, generic_ec::Scalar::<E>::from_be_bytes(s).unwrap()))
+                    .collect();
+                reconstruct(&parts).to_be_bytes().to_vec()
+            }
+        };
+        secrets.push(full);
+    }
+    let mut haystacks: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut all = Vec::new();
+    files(&c.data, &mut all);
+    for f in all {
+        haystacks.push((f.display().to_string(), std::fs::read(&f).unwrap()));
+    }
+    for (k, r) in c.responses.iter().enumerate() {
+        haystacks.push((format!("response {k}"), r.as_bytes().to_vec()));
+    }
+    for secret in &secrets {
+        let hex_lower = hex::encode(secret).into_bytes();
+        let hex_upper = hex::encode_upper(secret).into_bytes();
+        for (name, hay) in &haystacks {
+            for needle in [secret, &hex_lower, &hex_upper] {
+                assert!(
+                    !hay.windows(needle.len()).any(|w| w == needle.as_slice()),
+                    "secret material found in {name}"
+                );
+            }
+        }
+    }
+}
