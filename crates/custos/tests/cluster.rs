@@ -27,6 +27,10 @@ impl Drop for Cluster {
             let _ = c.kill();
             let _ = c.wait();
         }
+        // Keep the data directory (logs, stores) of a failed run for inspection.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.data);
+        }
     }
 }
 
@@ -364,6 +368,43 @@ fn cluster_end_to_end() {
         .unwrap(),
         "ecdsa-secp256k1",
     );
+
+    // A node killed mid-round: the session aborts with an error naming it,
+    // and a retry with another subset succeeds.
+    let data = c.data.clone();
+    let wallet = wallets["ecdsa-secp256k1"].clone();
+    let signing = std::thread::spawn(move || {
+        custos(
+            &data,
+            &[
+                "sign",
+                "--wallet",
+                &wallet,
+                "--message-hex",
+                &"42".repeat(32),
+                "--signers",
+                "0,1",
+                "--json",
+            ],
+        )
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    c.stop_node(1);
+    let (ok, out, err) = signing.join().unwrap();
+    assert!(!ok, "a signature was produced after its signer died: {out}");
+    assert!(err.contains("node-1"), "{err}");
+    check_signature(
+        &c.sign(
+            &wallets["ecdsa-secp256k1"],
+            &"42".repeat(32),
+            Some("0,2"),
+            "m",
+        )
+        .unwrap(),
+        "ecdsa-secp256k1",
+    );
+    c.start_node(1);
+    c.wait_connected(&[0, 1, 2]);
 
     // Wrong passphrase: a clear error at start, and the vault file untouched.
     c.stop_node(0);
