@@ -2,6 +2,7 @@
 //! single-machine cluster (`up`), the CLI (`wallet`, `sign`) and `bench`.
 
 mod bench;
+mod bench_cluster;
 mod client;
 mod up;
 
@@ -147,6 +148,10 @@ pub struct BenchArgs {
     /// Repetitions of the ECDSA 2-of-3 full-sign comparison (wrapper vs cggmp24 directly).
     #[arg(long, default_value_t = 3)]
     repeat: usize,
+    /// Measure a real cluster (1 server + 3 node processes on loopback) instead,
+    /// against the in-process figure in the same run.
+    #[arg(long)]
+    cluster: bool,
 }
 
 fn passphrase(file: Option<PathBuf>) -> Result<zeroize::Zeroizing<String>> {
@@ -171,6 +176,7 @@ fn run(cli: Cli) -> Result<()> {
     let data_dir = cli.data_dir.unwrap_or_else(client::default_data_dir);
     let runtime = || tokio::runtime::Runtime::new().context("tokio runtime");
     match cli.command {
+        Command::Bench(args) if args.cluster => bench_cluster::run(&args),
         Command::Bench(args) => bench::run(args),
         Command::Up {
             nodes,

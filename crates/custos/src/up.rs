@@ -47,7 +47,7 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 }
 
 /// First start: identities, vaults, configuration.
-async fn init(data: &Path, n: u16, t: u16) -> Result<()> {
+pub(crate) async fn init(data: &Path, n: u16, t: u16) -> Result<()> {
     custos_tss::Committee::new(t, n).context("--nodes / --threshold")?;
     std::fs::create_dir_all(data)?;
     let token = random_hex(32);
@@ -113,30 +113,11 @@ async fn init(data: &Path, n: u16, t: u16) -> Result<()> {
     Ok(())
 }
 
-pub async fn run(args: UpArgs) -> Result<()> {
-    let data = args.data_dir.clone();
-    let cluster_file = data.join("cluster.json");
-    if cluster_file.exists() {
-        let cluster: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&cluster_file)?)?;
-        let (n, t) = (
-            cluster["nodes"].as_u64().unwrap_or(0) as u16,
-            cluster["threshold"].as_u64().unwrap_or(0) as u16,
-        );
-        if args.nodes.is_some_and(|x| x != n) || args.threshold.is_some_and(|x| x != t) {
-            bail!("{} already holds a {t}-of-{n} cluster; use another --data-dir for a different shape", data.display());
-        }
-        eprintln!("reusing the {t}-of-{n} cluster in {}", data.display());
-    } else {
-        let (n, t) = (args.nodes.unwrap_or(3), args.threshold.unwrap_or(2));
-        eprintln!("creating a {t}-of-{n} cluster in {}", data.display());
-        init(&data, n, t).await?;
-    }
-    if args.init_only {
-        return Ok(());
-    }
+/// Starts the server and every node of the cluster in `data` as child
+/// processes and waits until all nodes are connected.
+pub(crate) async fn start(data: &Path) -> Result<(Vec<tokio::process::Child>, u16, String)> {
     let cluster: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&cluster_file)?)?;
+        serde_json::from_str(&std::fs::read_to_string(data.join("cluster.json"))?)?;
     let n = cluster["nodes"].as_u64().unwrap_or(0) as u16;
     let api_url = cluster["api_url"]
         .as_str()
@@ -170,15 +151,15 @@ pub async fn run(args: UpArgs) -> Result<()> {
             dir.join("passphrase").display().to_string(),
         ])?;
     }
-    let client = crate::client::Client::locate(&data)?;
-    let start = Instant::now();
+    let client = crate::client::Client::locate(data)?;
+    let started = Instant::now();
     loop {
         if let Ok(h) = client.health() {
             if h["ready"].as_bool() == Some(true) {
                 break;
             }
         }
-        if start.elapsed() > Duration::from_secs(60) {
+        if started.elapsed() > Duration::from_secs(60) {
             bail!("the cluster did not come up within 60 s");
         }
         for c in children.iter_mut() {
@@ -188,6 +169,32 @@ pub async fn run(args: UpArgs) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    Ok((children, n, api_url))
+}
+
+pub async fn run(args: UpArgs) -> Result<()> {
+    let data = args.data_dir.clone();
+    let cluster_file = data.join("cluster.json");
+    if cluster_file.exists() {
+        let cluster: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&cluster_file)?)?;
+        let (n, t) = (
+            cluster["nodes"].as_u64().unwrap_or(0) as u16,
+            cluster["threshold"].as_u64().unwrap_or(0) as u16,
+        );
+        if args.nodes.is_some_and(|x| x != n) || args.threshold.is_some_and(|x| x != t) {
+            bail!("{} already holds a {t}-of-{n} cluster; use another --data-dir for a different shape", data.display());
+        }
+        eprintln!("reusing the {t}-of-{n} cluster in {}", data.display());
+    } else {
+        let (n, t) = (args.nodes.unwrap_or(3), args.threshold.unwrap_or(2));
+        eprintln!("creating a {t}-of-{n} cluster in {}", data.display());
+        init(&data, n, t).await?;
+    }
+    if args.init_only {
+        return Ok(());
+    }
+    let (mut children, n, api_url) = start(&data).await?;
     println!("API: {api_url}");
     println!(
         "Operator token: {} (signing needs it until node-enforced governance lands)",
