@@ -35,6 +35,7 @@ fn bip340_vectors() {
 #[test]
 fn rfc8032_vectors() {
     let v: serde_json::Value = serde_json::from_str(&read("rfc8032-ed25519.json")).unwrap();
+    let mut checked = 0;
     for case in v["cases"].as_array().unwrap() {
         let get = |k: &str| hex::decode(case[k].as_str().unwrap()).unwrap();
         let (pk, msg, mut sig) = (get("public_key"), get("message"), get("signature"));
@@ -43,13 +44,20 @@ fn rfc8032_vectors() {
             "{}",
             case["name"]
         );
+        assert!(
+            crate::common::verify_independently(Scheme::Ed25519, &pk, &msg, &sig),
+            "{} (ed25519-dalek)",
+            case["name"]
+        );
         sig[0] ^= 1;
         assert!(
             !custos_tss::verify(Scheme::Ed25519, &pk, &msg, &sig),
             "{} mutated",
             case["name"]
         );
+        checked += 1;
     }
+    assert_eq!(checked, 5, "all five RFC 8032 §7.1 vectors");
 }
 
 /// For every chain entry, derive it from each ancestor reachable by a
