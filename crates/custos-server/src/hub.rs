@@ -143,9 +143,22 @@ impl Hub {
             }
         }
         writer.abort();
-        let mut nodes = self.nodes.lock().await;
-        if nodes.get(&key).is_some_and(|t| t.same_channel(&tx)) {
-            nodes.remove(&key);
+        {
+            let mut nodes = self.nodes.lock().await;
+            if nodes.get(&key).is_some_and(|t| t.same_channel(&tx)) {
+                nodes.remove(&key);
+            }
+        }
+        // Its running sessions cannot finish: fail them now rather than at
+        // the peers' deadlines.
+        for route in self.routes.lock().await.values() {
+            if let Some((&index, _)) = route.parties.iter().find(|(_, k)| **k == key) {
+                let lost = Outcome::Failed {
+                    error: "disconnected from the server mid-session".into(),
+                    culprits: vec![index],
+                };
+                let _ = route.results.send((index, lost));
+            }
         }
         eprintln!("server: node {name} disconnected");
     }

@@ -77,7 +77,7 @@ enum NodeCommand {
         /// Node directory.
         #[arg(long)]
         dir: PathBuf,
-        /// File holding the vault passphrase (else $CUSTOS_NODE_PASSPHRASE).
+        /// File holding the vault passphrase (else $CUSTOS_NODE_PASSPHRASE, else a prompt).
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
     },
@@ -86,7 +86,7 @@ enum NodeCommand {
         /// Node directory.
         #[arg(long)]
         dir: PathBuf,
-        /// File holding the vault passphrase (else $CUSTOS_NODE_PASSPHRASE).
+        /// File holding the vault passphrase (else $CUSTOS_NODE_PASSPHRASE, else a prompt).
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
         /// Hex file with the encoded primes.
@@ -155,10 +155,14 @@ pub struct BenchArgs {
 }
 
 fn passphrase(file: Option<PathBuf>) -> Result<zeroize::Zeroizing<String>> {
-    let text = match file {
-        Some(f) => std::fs::read_to_string(&f).with_context(|| format!("read {}", f.display()))?,
-        None => std::env::var("CUSTOS_NODE_PASSPHRASE")
-            .context("give --passphrase-file or set CUSTOS_NODE_PASSPHRASE")?,
+    let text = match (file, std::env::var("CUSTOS_NODE_PASSPHRASE")) {
+        (Some(f), _) => {
+            std::fs::read_to_string(&f).with_context(|| format!("read {}", f.display()))?
+        }
+        (None, Ok(p)) => p,
+        (None, Err(_)) => rpassword::prompt_password("vault passphrase: ").context(
+            "no --passphrase-file, no CUSTOS_NODE_PASSPHRASE, and no terminal to prompt on",
+        )?,
     };
     Ok(zeroize::Zeroizing::new(
         text.trim_end_matches(['\n', '\r']).to_owned(),
