@@ -32,8 +32,10 @@ const NODE_WIDE: [u8; 32] = [0; 32];
 /// Deadline per message in aux-info sessions: covers a peer that is still
 /// generating its safe primes.
 const AUX_MESSAGE_TIMEOUT: Duration = Duration::from_secs(600);
-/// Frames for sessions not started yet are kept up to this many.
-const MAX_PENDING: usize = 4096;
+/// Frames for sessions not started yet (a peer can be a round ahead) are
+/// kept up to this many bytes in all; a server that floods us gets dropped frames,
+/// not our memory.
+const MAX_PENDING_BYTES: usize = 16 << 20;
 
 /// Why the node stopped or refused.
 #[non_exhaustive]
@@ -231,6 +233,7 @@ async fn serve(node: &Arc<Node>, connector: &TlsConnector) -> Result<(), NodeErr
     );
     let jobs: Jobs = Arc::default();
     let mut pending: HashMap<[u8; 32], Vec<Frame>> = HashMap::new();
+    let mut pending_bytes = 0usize;
     let result = loop {
         let msg: ServerMessage = match custos_net::read_msg(&mut rd).await {
             Ok(m) => m,
@@ -240,6 +243,7 @@ async fn serve(node: &Arc<Node>, connector: &TlsConnector) -> Result<(), NodeErr
             ServerMessage::Start(job) => {
                 let (tx, rx) = std_mpsc::channel();
                 for frame in pending.remove(&job.session).unwrap_or_default() {
+                    pending_bytes = pending_bytes.saturating_sub(frame.ciphertext.len());
                     let _ = tx.send(Inbound::Frame(frame));
                 }
                 jobs.lock().await.insert(job.session, tx);
@@ -257,14 +261,17 @@ async fn serve(node: &Arc<Node>, connector: &TlsConnector) -> Result<(), NodeErr
                     Some(tx) => {
                         let _ = tx.send(Inbound::Frame(frame));
                     }
-                    None if pending.values().map(Vec::len).sum::<usize>() < MAX_PENDING => {
+                    None if pending_bytes + frame.ciphertext.len() <= MAX_PENDING_BYTES => {
+                        pending_bytes += frame.ciphertext.len();
                         pending.entry(session).or_default().push(frame)
                     }
                     None => {}
                 }
             }
             ServerMessage::Abort { session, reason } => {
-                pending.remove(&session);
+                for frame in pending.remove(&session).unwrap_or_default() {
+                    pending_bytes = pending_bytes.saturating_sub(frame.ciphertext.len());
+                }
                 if let Some(tx) = jobs.lock().await.get(&session) {
                     let _ = tx.send(Inbound::Abort(reason));
                 }
