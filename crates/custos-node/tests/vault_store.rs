@@ -13,11 +13,21 @@ const FAST: KdfParams = KdfParams {
 const PASS: &[u8] = b"node operator passphrase";
 const SECRET: &[u8] = b"pretend this is a key share of 32+ bytes";
 
-fn temp(name: &str) -> std::path::PathBuf {
+/// A fresh directory for one test, removed when the test ends.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+fn temp(name: &str) -> (TempDir, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("custos-node-{name}-{}", std::process::id()));
     std::fs::remove_dir_all(&dir).ok();
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join("node.db")
+    let db = dir.join("node.db");
+    (TempDir(dir), db)
 }
 
 async fn checkpoint(path: &std::path::Path) {
@@ -34,7 +44,7 @@ async fn checkpoint(path: &std::path::Path) {
 
 #[tokio::test]
 async fn reload_wrong_passphrase_and_no_overwrite() {
-    let path = temp("reload");
+    let (_dir, path) = temp("reload");
     {
         let vault = NodeVault::create(&path, PASS, FAST, "node-a")
             .await
@@ -82,7 +92,7 @@ async fn reload_wrong_passphrase_and_no_overwrite() {
 
 #[tokio::test]
 async fn secrets_never_reach_the_file_in_clear() {
-    let path = temp("clear");
+    let (_dir, path) = temp("clear");
     let vault = NodeVault::create(&path, PASS, FAST, "node-a")
         .await
         .unwrap();
@@ -100,7 +110,7 @@ async fn secrets_never_reach_the_file_in_clear() {
 
 #[tokio::test]
 async fn flipped_byte_in_a_sealed_entry_is_refused_and_file_untouched() {
-    let path = temp("flip");
+    let (_dir, path) = temp("flip");
     let vault = NodeVault::create(&path, PASS, FAST, "node-a")
         .await
         .unwrap();
