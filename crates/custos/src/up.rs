@@ -217,7 +217,8 @@ pub async fn run(args: UpArgs) -> Result<()> {
         _ = term.recv() => eprintln!("stopping"),
         status = exited => eprintln!("a Custos process exited ({status}); stopping the others"),
     }
-    for mut c in children {
+    // Nodes first, so none logs a reconnect attempt to a stopped server.
+    for mut c in children.into_iter().rev() {
         let _ = c.kill().await;
     }
     Ok(())
