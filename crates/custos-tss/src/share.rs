@@ -291,7 +291,7 @@ impl KeyShare {
     }
 }
 
-fn strip_header<'a>(bytes: &'a [u8], magic: &[u8; 4]) -> Result<&'a [u8], ShareError> {
+pub(crate) fn strip_header<'a>(bytes: &'a [u8], magic: &[u8; 4]) -> Result<&'a [u8], ShareError> {
     let rest = bytes
         .strip_prefix(magic.as_slice())
         .ok_or(ShareError::Magic)?;
@@ -304,7 +304,7 @@ fn strip_header<'a>(bytes: &'a [u8], magic: &[u8; 4]) -> Result<&'a [u8], ShareE
     }
 }
 
-fn decode_exact<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ShareError> {
+pub(crate) fn decode_exact<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ShareError> {
     let (value, rest) =
         postcard::take_from_bytes(body).map_err(|_| ShareError::Decode("malformed body"))?;
     if !rest.is_empty() {

@@ -8,27 +8,29 @@
 
 use std::collections::BTreeMap;
 
-use cggmp24::signing::{PartialSignature, PresignaturePublicData};
+use cggmp24::signing::{PartialSignature, PresignatureCommitment, PresignaturePublicData};
 use cggmp24::ExecutionId as LibEid;
 use generic_ec::coords::AlwaysHasAffineX;
-use generic_ec::Point;
+use generic_ec::{NonZero, Point, Scalar, SecretScalar};
 use rand_core::{CryptoRng, RngCore};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use super::adapter::{aborted, RoundBased};
 use super::{encode_verified, u16_bytes, Curve, EcdsaKeyShare, EcdsaMessage};
-use crate::error::{Error, Misbehaviour, ParamError};
+use crate::error::{Error, Misbehaviour, ParamError, ShareError};
 use crate::party::PartyIndex;
 use crate::session::{Action, ExecutionId, Incoming, Outgoing, Protocol, Recipient, Session};
-use crate::share::KeyId;
+use crate::share::{decode_exact, strip_header, KeyId, FORMAT_VERSION};
 use crate::{child_rng, Signature};
 
 /// One party's presignature for one key and one signer set.
 ///
 /// # Security
 /// Use once. Signing two messages with one presignature reveals the key. The
-/// type is neither `Clone` nor serializable here, and [`sign_with_presignature`]
-/// consumes it; a node that persists presignatures must also record their use
-/// durably before releasing a partial signature.
+/// type is not `Clone`, and [`sign_with_presignature`] consumes it; a node that
+/// persists presignatures ([`Presignature::to_bytes`]) must also record their
+/// use durably before releasing a partial signature.
 pub struct Presignature {
     inner: cggmp24::Presignature<Curve>,
     public: PresignaturePublicData<Curve>,
@@ -53,6 +55,119 @@ impl Presignature {
     pub fn signers(&self) -> &[PartyIndex] {
         &self.signers
     }
+
+    /// Identifies this presignature at every signer (its presigning
+    /// execution id), so a node can record its use.
+    pub fn id(&self) -> [u8; 32] {
+        self.eid.0
+    }
+
+    /// Versioned encoding for the node's vault. The result is secret.
+    ///
+    /// # Security
+    /// A stored presignature can be loaded twice; the store must record its
+    /// use durably before the partial signature leaves the node.
+    pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let point = |p: &Point<Curve>| p.to_bytes(true).as_bytes().to_vec();
+        let record = PresigRecordV1 {
+            key_id: self.key_id,
+            me: self.me,
+            signers: self.signers.clone(),
+            eid: self.eid.0,
+            gamma: point(&self.inner.Gamma),
+            commitments: self
+                .public
+                .commitments
+                .iter()
+                .map(|c| (point(&c.tilde_Delta), point(&c.tilde_S)))
+                .collect(),
+            tilde_k: Zeroizing::new(self.inner.tilde_k.as_ref().to_be_bytes().to_vec()),
+            tilde_chi: Zeroizing::new(self.inner.tilde_chi.as_ref().to_be_bytes().to_vec()),
+        };
+        let body = Zeroizing::new(
+            postcard::to_stdvec(&record).map_err(|_| Error::Bug("presignature encoding"))?,
+        );
+        let mut out = Zeroizing::new(Vec::with_capacity(6 + body.len()));
+        out.extend_from_slice(PRESIG_MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    /// Decodes a presignature for `share` and checks it: same key and party,
+    /// a valid signer set containing us, and our own commitments
+    /// `Δ̃_i = k̃_i·Γ`, `S̃_i = χ̃_i·Γ` (what other signers will check our partial
+    /// signature against).
+    pub fn from_bytes(bytes: &[u8], share: &EcdsaKeyShare) -> Result<Self, Error> {
+        let record: PresigRecordV1 = decode_exact(strip_header(bytes, PRESIG_MAGIC)?)?;
+        if record.key_id != share.key_id || record.me != share.index() {
+            return Err(
+                ParamError::Mismatch("presignature belongs to another key or party").into(),
+            );
+        }
+        let signers = share.committee()?.signer_set(&record.signers, record.me)?;
+        if signers != record.signers || record.commitments.len() != signers.len() {
+            return Err(ShareError::Inconsistent("presignature signer set").into());
+        }
+        let point = |b: &[u8]| {
+            Point::<Curve>::from_bytes(b).map_err(|_| ShareError::Decode("presignature point"))
+        };
+        let scalar = |b: &[u8]| {
+            Scalar::<Curve>::from_be_bytes(b).map_err(|_| ShareError::Decode("presignature scalar"))
+        };
+        let gamma = NonZero::from_point(point(&record.gamma)?)
+            .ok_or(ShareError::Decode("presignature Γ is zero"))?;
+        let commitments = record
+            .commitments
+            .iter()
+            .map(|(d, s)| {
+                Ok(PresignatureCommitment {
+                    tilde_Delta: point(d)?,
+                    tilde_S: point(s)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ShareError>>()?;
+        let mut tilde_k = scalar(&record.tilde_k)?;
+        let mut tilde_chi = scalar(&record.tilde_chi)?;
+        let own = signers
+            .iter()
+            .position(|&s| s == record.me)
+            .and_then(|i| commitments.get(i))
+            .ok_or(ShareError::Inconsistent("presignature index"))?;
+        if own.tilde_Delta != tilde_k * gamma || own.tilde_S != tilde_chi * gamma {
+            return Err(ShareError::Inconsistent("presignature commitments").into());
+        }
+        let inner = cggmp24::Presignature {
+            Gamma: gamma,
+            tilde_k: SecretScalar::new(&mut tilde_k),
+            tilde_chi: SecretScalar::new(&mut tilde_chi),
+        };
+        Ok(Presignature {
+            inner,
+            public: PresignaturePublicData {
+                Gamma: gamma,
+                commitments,
+            },
+            signers,
+            me: record.me,
+            key_id: record.key_id,
+            eid: ExecutionId(record.eid),
+        })
+    }
+}
+
+const PRESIG_MAGIC: &[u8; 4] = b"CSPS";
+
+#[derive(Serialize, Deserialize)]
+struct PresigRecordV1 {
+    key_id: KeyId,
+    me: PartyIndex,
+    signers: Vec<PartyIndex>,
+    eid: [u8; 32],
+    gamma: Vec<u8>,
+    commitments: Vec<(Vec<u8>, Vec<u8>)>,
+    tilde_k: Zeroizing<Vec<u8>>,
+    tilde_chi: Zeroizing<Vec<u8>>,
 }
 
 /// Generates a presignature with exactly `t` signers (no message needed).

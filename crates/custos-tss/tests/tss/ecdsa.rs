@@ -118,6 +118,17 @@ fn presign_and_sign(t: u16, n: u16) {
         .map(|&i| ecdsa::presign(shares[usize::from(i)], &sid, &signers, &mut OsRng).unwrap())
         .collect();
     let presigs: Vec<_> = simulate(sessions).into_iter().map(Result::unwrap).collect();
+    // Through the stored form, as a node keeps them in its vault.
+    let ids: Vec<_> = presigs.iter().map(|p| p.id()).collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "one id at every signer");
+    let presigs: Vec<_> = presigs
+        .iter()
+        .zip(&signers)
+        .map(|(p, &i)| {
+            let bytes = p.to_bytes().unwrap();
+            ecdsa::Presignature::from_bytes(&bytes, shares[usize::from(i)]).unwrap()
+        })
+        .collect();
     let msg = b"transfer 1 BTC to bc1q...".to_vec();
     let m = EcdsaMessage::Sha256(msg);
     let sid = session_id();
@@ -196,4 +207,46 @@ fn aux_info_of_another_committee_is_refused() {
         matches!(err, Error::Params(ParamError::Mismatch(_))),
         "{err}"
     );
+}
+
+#[test]
+fn stored_presignature_refuses_every_byte_flip_and_foreign_share() {
+    let shares = dkg(Scheme::EcdsaSecp256k1, 2, 3);
+    let shares = ecdsa_shares(&shares);
+    let signers = [0u16, 2];
+    let sid = session_id();
+    let sessions = signers
+        .iter()
+        .map(|&i| ecdsa::presign(shares[usize::from(i)], &sid, &signers, &mut OsRng).unwrap())
+        .collect();
+    let presigs: Vec<_> = simulate(sessions).into_iter().map(Result::unwrap).collect();
+    let bytes = presigs[0].to_bytes().unwrap();
+    assert!(ecdsa::Presignature::from_bytes(&bytes, shares[0]).is_ok());
+    // Another party's share, and a signer's presignature under a non-signer.
+    assert!(ecdsa::Presignature::from_bytes(&bytes, shares[2]).is_err());
+    assert!(ecdsa::Presignature::from_bytes(&bytes, shares[1]).is_err());
+    let mut trailing = bytes.to_vec();
+    trailing.push(0);
+    assert!(ecdsa::Presignature::from_bytes(&trailing, shares[0]).is_err());
+    assert!(ecdsa::Presignature::from_bytes(&bytes[..bytes.len() - 1], shares[0]).is_err());
+    // Layout (postcard, v1): header 6 | key id 32 | me 1 | signers 3 | eid 32 |
+    // Γ 1+33 | commitments 1 + 2×(1+33+1+33) | k̃ 1+32 | χ̃ 1+32.
+    assert_eq!(bytes.len(), 311);
+    let eid = 42..74;
+    let others_commitments = 178..245;
+    assert_eq!(&bytes[eid.clone()], presigs[0].id().as_slice());
+    // The execution id and the other signer's commitments are public protocol
+    // output that only the vault's AEAD protects; every other byte is checked
+    // here.
+    for i in 0..bytes.len() {
+        if eid.contains(&i) || others_commitments.contains(&i) {
+            continue;
+        }
+        let mut b = bytes.to_vec();
+        b[i] ^= 0x01;
+        assert!(
+            ecdsa::Presignature::from_bytes(&b, shares[0]).is_err(),
+            "flip at byte {i} accepted"
+        );
+    }
 }
