@@ -9,7 +9,7 @@ use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::Duration;
 
 use custos_net::TlsIdentity;
-use custos_tss::ecdsa::{AuxInfo, SafePrimes};
+use custos_tss::ecdsa::{AuxInfo, Presignature, SafePrimes};
 use custos_tss::{DerivationPath, KeyShare, Scheme};
 use custos_wire::control::{Job, JobKind, NodeMessage, Outcome, ServerMessage};
 use custos_wire::{Frame, NodeKeys};
@@ -20,7 +20,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::config::{Enrolment, NodeConfig};
 use crate::job::{run_job, Inbound, JobInput, JobOutput};
-use crate::store::{NodeVault, StoreError};
+use crate::store::{JournalEntry, NodeVault, StoreError, JOURNAL_RUNNING};
 use crate::vault::{EntryKind, KdfParams};
 
 /// The node's SQLite file in its directory.
@@ -331,22 +331,53 @@ async fn load_input(node: &Node, job: &Job) -> Result<JobInput, String> {
             }
             Ok(JobInput::Aux(aux))
         }
-        JobKind::Sign { key_id, .. } => {
-            let id: [u8; 32] = hex::decode(key_id)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or("bad key id")?;
-            let bytes = v
-                .get(EntryKind::KeyShare, id, 0)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or("no share for this key")?;
+        JobKind::Sign { key_id, .. } | JobKind::Presign { key_id, .. } => {
             let aux = aux.await?;
-            KeyShare::from_bytes(&bytes, aux.as_ref())
+            load_share(v, key_id, aux.as_ref())
+                .await
                 .map(|s| JobInput::Share(Box::new(s)))
-                .map_err(|e| e.to_string())
+        }
+        JobKind::SignPresigned {
+            key_id,
+            presignature,
+            ..
+        } => {
+            let aux = aux.await?;
+            let share = load_share(v, key_id, aux.as_ref()).await?;
+            let KeyShare::Ecdsa(ecdsa) = &share else {
+                return Err("presignatures are for ECDSA keys".into());
+            };
+            let id = parse_id(presignature)?;
+            // Durable before anything is computed from it: a crash from here
+            // on leaves it used, never reusable.
+            let bytes = v
+                .take_presignature(id, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            let presig = Presignature::from_bytes(&bytes, ecdsa).map_err(|e| e.to_string())?;
+            Ok(JobInput::Presigned(Box::new(share), Box::new(presig)))
         }
     }
+}
+
+fn parse_id(hex_id: &str) -> Result<[u8; 32], String> {
+    hex::decode(hex_id)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "bad id".to_owned())
+}
+
+async fn load_share(
+    v: &NodeVault,
+    key_id: &str,
+    aux: Option<&AuxInfo>,
+) -> Result<KeyShare, String> {
+    let bytes = v
+        .get(EntryKind::KeyShare, parse_id(key_id)?, 0)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no share for this key")?;
+    KeyShare::from_bytes(&bytes, aux).map_err(|e| e.to_string())
 }
 
 async fn store_output(node: &Node, out: JobOutput) -> Result<Outcome, String> {
@@ -377,6 +408,15 @@ async fn store_output(node: &Node, out: JobOutput) -> Result<Outcome, String> {
                 chain_code: hex::encode(chain_code),
             })
         }
+        JobOutput::Presignature(p) => {
+            let bytes = p.to_bytes().map_err(|e| e.to_string())?;
+            v.put_presignature(p.id(), &bytes, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Outcome::Presignature {
+                id: hex::encode(p.id()),
+            })
+        }
         JobOutput::Signature(sig) => Ok(Outcome::Signature {
             signature: hex::encode(sig.bytes),
         }),
@@ -391,7 +431,89 @@ async fn handle_job(
     jobs: Jobs,
 ) {
     let session = job.session;
-    let outcome = match load_input(&node, &job).await {
+    let journal = match node.vault.journal_begin(&journal_entry(&job)).await {
+        Ok(seq) => Some(seq),
+        Err(e) => {
+            eprintln!("{}: journal: {e}", node.config.name);
+            None
+        }
+    };
+    let outcome = match journal {
+        None => Outcome::Failed {
+            error: "the node cannot write its journal".into(),
+            culprits: vec![],
+        },
+        Some(_) => run_journalled(&node, job, rx, &out).await,
+    };
+    if let Some(seq) = journal {
+        let text = serde_json::to_string(&outcome).unwrap_or_default();
+        if let Err(e) = node.vault.journal_end(seq, &text, now()).await {
+            eprintln!("{}: journal: {e}", node.config.name);
+        }
+    }
+    jobs.lock().await.remove(&session);
+    let _ = out.send(NodeMessage::Done { session, outcome }).await;
+}
+
+/// What the journal says about a job before it runs.
+fn journal_entry(job: &Job) -> JournalEntry {
+    use sha2::Digest;
+    let digest = |m: &[u8]| hex::encode(sha2::Sha256::digest(m));
+    let (key_id, detail) = match &job.kind {
+        JobKind::AuxInfo => (None, serde_json::json!({})),
+        JobKind::Keygen { scheme } => (None, serde_json::json!({ "scheme": scheme.to_string() })),
+        JobKind::Sign {
+            key_id,
+            signers,
+            path,
+            message,
+            sha256,
+        } => (
+            Some(key_id.clone()),
+            serde_json::json!({
+                "signers": signers,
+                "path": path,
+                "message_sha256": digest(message),
+                "hash_at_node": sha256,
+            }),
+        ),
+        JobKind::Presign { key_id, signers } => (
+            Some(key_id.clone()),
+            serde_json::json!({ "signers": signers }),
+        ),
+        JobKind::SignPresigned {
+            key_id,
+            signers,
+            presignature,
+            message,
+        } => (
+            Some(key_id.clone()),
+            serde_json::json!({
+                "signers": signers,
+                "presignature": presignature,
+                "message_sha256": digest(message),
+            }),
+        ),
+    };
+    let t = now();
+    JournalEntry {
+        session: hex::encode(job.session),
+        kind: job.kind.name().to_owned(),
+        key_id,
+        detail: detail.to_string(),
+        outcome: JOURNAL_RUNNING.to_owned(),
+        started_at: t,
+        ended_at: t,
+    }
+}
+
+async fn run_journalled(
+    node: &Arc<Node>,
+    job: Job,
+    rx: std_mpsc::Receiver<Inbound>,
+    out: &mpsc::Sender<NodeMessage>,
+) -> Outcome {
+    match load_input(node, &job).await {
         Err(error) => Outcome::Failed {
             error,
             culprits: vec![],
@@ -428,7 +550,7 @@ async fn handle_job(
             .await;
             match ran {
                 Ok(Ok(output)) => {
-                    store_output(&node, output)
+                    store_output(node, output)
                         .await
                         .unwrap_or_else(|error| Outcome::Failed {
                             error,
@@ -445,7 +567,5 @@ async fn handle_job(
                 },
             }
         }
-    };
-    jobs.lock().await.remove(&session);
-    let _ = out.send(NodeMessage::Done { session, outcome }).await;
+    }
 }

@@ -8,7 +8,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use custos_tss::driver::{drive, DriveError, Transport};
-use custos_tss::ecdsa::{AuxInfo, SafePrimes};
+use custos_tss::ecdsa::{AuxInfo, EcdsaMessage, Presignature, SafePrimes};
 use custos_tss::{Committee, DerivationPath, Envelope, KeyShare, PartyIndex};
 use custos_wire::control::{Job, JobKind};
 use custos_wire::{Channel, Frame, NodeKeys, NodePublicKey, WireError};
@@ -20,8 +20,10 @@ pub enum JobInput {
     Primes(SafePrimes),
     /// Keygen: the committee's aux info (ECDSA only).
     Aux(Option<AuxInfo>),
-    /// Signing: the key share.
+    /// Signing and presigning: the key share.
     Share(Box<KeyShare>),
+    /// Signing with a presignature, already marked used in the store.
+    Presigned(Box<KeyShare>, Box<Presignature>),
 }
 
 /// What a finished job leaves for the node to store or report.
@@ -31,6 +33,8 @@ pub enum JobOutput {
     Aux(AuxInfo),
     /// New key share.
     Share(Box<KeyShare>),
+    /// A new presignature.
+    Presignature(Box<Presignature>),
     /// A signature.
     Signature(custos_tss::Signature),
 }
@@ -165,11 +169,11 @@ pub fn run_job(
     }
     let n = u16::try_from(spec.members.len()).map_err(|_| JobError::Roster("too many members"))?;
     let committee = Committee::new(spec.threshold, n).map_err(custos_tss::Error::from)?;
-    let parties: Vec<PartyIndex> = match &job.kind {
-        JobKind::Sign { signers, .. } => committee
+    let parties: Vec<PartyIndex> = match job.kind.signers() {
+        Some(signers) => committee
             .signer_set(signers, job.me)
             .map_err(custos_tss::Error::from)?,
-        _ => committee.members(),
+        None => committee.members(),
     };
     let roster: BTreeMap<PartyIndex, NodePublicKey> = parties
         .iter()
@@ -211,20 +215,66 @@ pub fn run_job(
                 signers,
                 path,
                 message,
+                sha256,
             },
             JobInput::Share(share),
         ) => {
-            if share.key_id().to_string() != *key_id || share.committee()? != committee {
-                return Err(JobError::Input(
-                    "share does not belong to this key and committee",
-                ));
-            }
+            check_share(&share, key_id, committee)?;
             let path: DerivationPath = path.parse().map_err(custos_tss::Error::from)?;
-            let session = custos_tss::sign(&share, sid, signers, &path, message, rng)?;
+            let session = match (&*share, sha256) {
+                (KeyShare::Ecdsa(s), true) => {
+                    let message = EcdsaMessage::Sha256(message.clone());
+                    custos_tss::ecdsa::sign(s, sid, signers, &path, &message, rng)?
+                }
+                (_, true) => return Err(JobError::Input("only ECDSA hashes at the node")),
+                (_, false) => custos_tss::sign(&share, sid, signers, &path, message, rng)?,
+            };
+            drive(session, &mut transport)
+                .map(JobOutput::Signature)
+                .map_err(finish)
+        }
+        (JobKind::Presign { key_id, signers }, JobInput::Share(share)) => {
+            check_share(&share, key_id, committee)?;
+            let KeyShare::Ecdsa(s) = &*share else {
+                return Err(JobError::Input("presignatures are for ECDSA keys"));
+            };
+            let session = custos_tss::ecdsa::presign(s, sid, signers, rng)?;
+            drive(session, &mut transport)
+                .map(|p| JobOutput::Presignature(Box::new(p)))
+                .map_err(finish)
+        }
+        (
+            JobKind::SignPresigned {
+                key_id,
+                signers,
+                message,
+                ..
+            },
+            JobInput::Presigned(share, presignature),
+        ) => {
+            check_share(&share, key_id, committee)?;
+            let KeyShare::Ecdsa(s) = &*share else {
+                return Err(JobError::Input("presignatures are for ECDSA keys"));
+            };
+            if presignature.signers() != signers.as_slice() {
+                return Err(JobError::Input("presignature was made for other signers"));
+            }
+            let message = EcdsaMessage::Sha256(message.clone());
+            let session =
+                custos_tss::ecdsa::sign_with_presignature(*presignature, s, sid, &message)?;
             drive(session, &mut transport)
                 .map(JobOutput::Signature)
                 .map_err(finish)
         }
         _ => Err(JobError::Input("job kind and input disagree")),
     }
+}
+
+fn check_share(share: &KeyShare, key_id: &str, committee: Committee) -> Result<(), JobError> {
+    if share.key_id().to_string() != key_id || share.committee()? != committee {
+        return Err(JobError::Input(
+            "share does not belong to this key and committee",
+        ));
+    }
+    Ok(())
 }

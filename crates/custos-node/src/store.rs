@@ -1,13 +1,17 @@
 //! The node's own SQLite file: the vault header and sealed entries.
 //!
 //! Entries are insert-only: a second write of the same (kind, key, epoch) is
-//! refused, so nothing stored is ever overwritten. Opening checks the
+//! refused, so nothing stored is ever overwritten. The one deletion is a
+//! presignature at its single use, recorded durably in the same transaction.
+//! The journal lists every job the node ran. Opening checks the
 //! passphrase against the header before any entry is read.
 
 use std::str::FromStr;
 
 use rand_core::OsRng;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::Row;
 use zeroize::Zeroizing;
 
@@ -29,6 +33,12 @@ pub enum StoreError {
     /// The database failed.
     #[error("node database: {0}")]
     Db(#[from] sqlx::Error),
+    /// The presignature was consumed before; it is never used twice.
+    #[error("presignature {0} was used before; refusing to use it again")]
+    PresignatureUsed(String),
+    /// No such entry.
+    #[error("{0} not found")]
+    NotFound(String),
     /// Migrations failed.
     #[error("node database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -53,7 +63,9 @@ impl std::fmt::Debug for NodeVault {
 async fn pool(path: &std::path::Path) -> Result<SqlitePool, StoreError> {
     let options = SqliteConnectOptions::from_str(&format!("sqlite:{}", path.display()))?
         .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal);
+        .journal_mode(SqliteJournalMode::Wal)
+        // A consumed presignature must be on disk before its partial leaves.
+        .synchronous(SqliteSynchronous::Full);
     let pool = SqlitePoolOptions::new()
         .max_connections(2)
         .connect_with(options)
@@ -183,4 +195,180 @@ impl NodeVault {
             .map(|r| r.try_get("key_id").map_err(StoreError::Db))
             .collect()
     }
+
+    /// Seals and stores a new presignature under `id`; refuses an id that was
+    /// stored or consumed before.
+    pub async fn put_presignature(
+        &self,
+        id: [u8; 32],
+        plaintext: &[u8],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let used = sqlx::query("SELECT 1 FROM presignatures_used WHERE id = $1")
+            .bind(hex::encode(id))
+            .fetch_optional(&self.pool)
+            .await?;
+        if used.is_some() {
+            return Err(StoreError::PresignatureUsed(hex::encode(id)));
+        }
+        self.put(EntryKind::Presignature, id, 0, plaintext, now)
+            .await
+    }
+
+    /// Takes the presignature `id` for one use: opens it, then in one
+    /// committed transaction records the id as used and deletes the sealed
+    /// entry. Only after this returns may a partial signature be made from
+    /// it. A second take of the same id fails, also after a restart.
+    pub async fn take_presignature(
+        &self,
+        id: [u8; 32],
+        now: i64,
+    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        let id_hex = hex::encode(id);
+        let kind = EntryKind::Presignature as u8 as i64;
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT sealed FROM vault_entries WHERE kind = $1 AND key_id = $2 AND epoch = 0",
+        )
+        .bind(kind)
+        .bind(&id_hex)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            let used = sqlx::query("SELECT 1 FROM presignatures_used WHERE id = $1")
+                .bind(&id_hex)
+                .fetch_optional(&mut *tx)
+                .await?;
+            return Err(match used {
+                Some(_) => StoreError::PresignatureUsed(id_hex),
+                None => StoreError::NotFound(format!("presignature {id_hex}")),
+            });
+        };
+        let sealed: Vec<u8> = row.try_get("sealed")?;
+        let plaintext = self
+            .key
+            .open(&self.binding(EntryKind::Presignature, id, 0), &sealed)?;
+        sqlx::query("INSERT INTO presignatures_used (id, used_at) VALUES ($1, $2)")
+            .bind(&id_hex)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.is_unique_violation() => {
+                    StoreError::PresignatureUsed(id_hex.clone())
+                }
+                _ => StoreError::Db(e),
+            })?;
+        sqlx::query("DELETE FROM vault_entries WHERE kind = $1 AND key_id = $2 AND epoch = 0")
+            .bind(kind)
+            .bind(&id_hex)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(plaintext)
+    }
+
+    /// Number of presignatures stored (not yet used) for any key.
+    pub async fn presignatures_available(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM vault_entries WHERE kind = $1")
+            .bind(EntryKind::Presignature as u8 as i64)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Journals a job before it runs (write-ahead: a job that cannot be
+    /// journalled does not run); returns the entry's sequence number.
+    pub async fn journal_begin(&self, entry: &JournalEntry) -> Result<i64, StoreError> {
+        let row = sqlx::query("INSERT INTO journal (session, kind, key_id, detail, outcome, started_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq")
+            .bind(&entry.session)
+            .bind(&entry.kind)
+            .bind(&entry.key_id)
+            .bind(&entry.detail)
+            .bind(&entry.outcome)
+            .bind(entry.started_at)
+            .bind(entry.ended_at)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("seq")?)
+    }
+
+    /// Records the result of the job journalled as `seq` (once: only an
+    /// entry still marked running is updated).
+    pub async fn journal_end(&self, seq: i64, outcome: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE journal SET outcome = $1, ended_at = $2 WHERE seq = $3 AND outcome = $4",
+        )
+        .bind(outcome)
+        .bind(now)
+        .bind(seq)
+        .bind(JOURNAL_RUNNING)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The journal, oldest first.
+    pub async fn journal(&self) -> Result<Vec<JournalEntry>, StoreError> {
+        read_journal_from(&self.pool).await
+    }
+}
+
+/// Outcome of a journal entry whose job has not finished (or never did:
+/// the node stopped mid-job).
+pub const JOURNAL_RUNNING: &str = "\"running\"";
+
+/// Reads the journal of the node store at `path` without the passphrase
+/// (it holds nothing secret).
+pub async fn read_journal(path: &std::path::Path) -> Result<Vec<JournalEntry>, StoreError> {
+    if !path.exists() {
+        return Err(StoreError::State("no node store at this path"));
+    }
+    let options =
+        SqliteConnectOptions::from_str(&format!("sqlite:{}", path.display()))?.read_only(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
+    let entries = read_journal_from(&pool).await;
+    pool.close().await;
+    entries
+}
+
+async fn read_journal_from(pool: &SqlitePool) -> Result<Vec<JournalEntry>, StoreError> {
+    let rows = sqlx::query("SELECT session, kind, key_id, detail, outcome, started_at, ended_at FROM journal ORDER BY seq")
+            .fetch_all(pool)
+            .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(JournalEntry {
+                session: r.try_get("session")?,
+                kind: r.try_get("kind")?,
+                key_id: r.try_get("key_id")?,
+                detail: r.try_get("detail")?,
+                outcome: r.try_get("outcome")?,
+                started_at: r.try_get("started_at")?,
+                ended_at: r.try_get("ended_at")?,
+            })
+        })
+        .collect()
+}
+
+/// One job this node took part in.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct JournalEntry {
+    /// Session id (hex).
+    pub session: String,
+    /// Job kind.
+    pub kind: String,
+    /// Key id (hex), when the job used or made a key.
+    pub key_id: Option<String>,
+    /// Parameters (JSON).
+    pub detail: String,
+    /// What the node reported (JSON).
+    pub outcome: String,
+    /// Start, Unix seconds.
+    pub started_at: i64,
+    /// End, Unix seconds.
+    pub ended_at: i64,
 }

@@ -144,6 +144,7 @@ fn sign_kind(share: &KeyShare, signers: Vec<PartyIndex>, message: Vec<u8>) -> Jo
         signers,
         path: "m/0/4".into(),
         message,
+        sha256: false,
     }
 }
 
@@ -231,6 +232,71 @@ fn share_of_another_key_is_refused() {
     let inputs = BTreeMap::from([(0, JobInput::Share(Box::new(b.remove(0))))]);
     let r = cluster
         .run(kind, &[0], inputs, None, TIMEOUT)
+        .into_values()
+        .next()
+        .unwrap();
+    assert!(matches!(r, Err(JobError::Input(_))), "{r:?}");
+}
+
+#[test]
+fn presign_then_sign_with_the_stored_presignature() {
+    let cluster = Cluster::new();
+    let shares = keygen(&cluster, Scheme::EcdsaSecp256k1);
+    let key_id = shares[0].key_id().to_string();
+    let aux = aux3();
+    let share = |p: usize| -> Box<KeyShare> {
+        Box::new(KeyShare::from_bytes(&shares[p].to_bytes().unwrap(), Some(&aux[p])).unwrap())
+    };
+    let presign = JobKind::Presign {
+        key_id: key_id.clone(),
+        signers: vec![1, 2],
+    };
+    let inputs = BTreeMap::from([
+        (1, JobInput::Share(share(1))),
+        (2, JobInput::Share(share(2))),
+    ]);
+    let stored: BTreeMap<PartyIndex, Vec<u8>> = cluster
+        .run(presign, &[1, 2], inputs, None, TIMEOUT)
+        .into_iter()
+        .map(|(p, r)| match r.unwrap() {
+            JobOutput::Presignature(ps) => (p, ps.to_bytes().unwrap().to_vec()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let load = |p: PartyIndex| {
+        let KeyShare::Ecdsa(e) = &shares[usize::from(p)] else {
+            unreachable!()
+        };
+        custos_tss::ecdsa::Presignature::from_bytes(&stored[&p], e).unwrap()
+    };
+    let message = b"pay 1 to bob".to_vec();
+    let kind = |signers: Vec<PartyIndex>| JobKind::SignPresigned {
+        key_id: key_id.clone(),
+        signers,
+        presignature: hex::encode(load(1).id()),
+        message: message.clone(),
+    };
+    let inputs = BTreeMap::from([
+        (1, JobInput::Presigned(share(1), Box::new(load(1)))),
+        (2, JobInput::Presigned(share(2), Box::new(load(2)))),
+    ]);
+    let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&message).into();
+    let key = shares[0].public_key(&DerivationPath::root()).unwrap();
+    for (_, r) in cluster.run(kind(vec![1, 2]), &[1, 2], inputs, None, TIMEOUT) {
+        let JobOutput::Signature(sig) = r.unwrap() else {
+            panic!("not a signature")
+        };
+        assert!(custos_tss::verify(
+            Scheme::EcdsaSecp256k1,
+            &key,
+            &digest,
+            &sig.bytes
+        ));
+    }
+    // A server naming other signers than the presignature's is refused.
+    let inputs = BTreeMap::from([(1, JobInput::Presigned(share(1), Box::new(load(1))))]);
+    let r = cluster
+        .run(kind(vec![0, 1]), &[1], inputs, None, TIMEOUT)
         .into_values()
         .next()
         .unwrap();

@@ -156,3 +156,47 @@ async fn flipped_byte_in_a_sealed_entry_is_refused_and_file_untouched() {
         "a refused entry must leave the file as it was"
     );
 }
+
+#[tokio::test]
+async fn presignature_is_taken_once_also_after_restart() {
+    let (_dir, path) = temp("presig");
+    let id = [9u8; 32];
+    {
+        let vault = NodeVault::create(&path, PASS, FAST, "node-a")
+            .await
+            .unwrap();
+        vault.put_presignature(id, SECRET, 1).await.unwrap();
+        vault.put_presignature([8; 32], SECRET, 1).await.unwrap();
+        assert_eq!(vault.presignatures_available().await.unwrap(), 2);
+        assert_eq!(
+            vault.take_presignature(id, 2).await.unwrap().as_slice(),
+            SECRET
+        );
+        assert!(matches!(
+            vault.take_presignature(id, 3).await,
+            Err(StoreError::PresignatureUsed(_))
+        ));
+        assert_eq!(vault.presignatures_available().await.unwrap(), 1);
+        // The same id cannot be stored again (a server replaying a session).
+        assert!(matches!(
+            vault.put_presignature(id, SECRET, 4).await,
+            Err(StoreError::PresignatureUsed(_))
+        ));
+        assert!(matches!(
+            vault.take_presignature([7; 32], 5).await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+    // A restart (new process, same file) remembers the use.
+    let vault = NodeVault::open(&path, PASS, "node-a").await.unwrap();
+    assert!(matches!(
+        vault.take_presignature(id, 6).await,
+        Err(StoreError::PresignatureUsed(_))
+    ));
+    // Two concurrent takes of one presignature: exactly one succeeds.
+    let (a, b) = tokio::join!(
+        vault.take_presignature([8; 32], 7),
+        vault.take_presignature([8; 32], 7)
+    );
+    assert_eq!(u8::from(a.is_ok()) + u8::from(b.is_ok()), 1);
+}

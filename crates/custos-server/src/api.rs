@@ -137,11 +137,15 @@ impl From<WalletRecord> for Wallet {
     }
 }
 
-/// Sign a message (BIP-340, Ed25519) or a 32-byte digest (ECDSA).
+/// Sign a message (BIP-340, Ed25519), a 32-byte digest (ECDSA), or a message
+/// each node hashes with SHA-256 (ECDSA with `hash: "sha256"`; only these may
+/// use a pooled presignature, and only at the root key).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SignRequest {
     /// Message or digest (hex).
     pub message: String,
+    /// ECDSA only: `"sha256"` to have each node hash `message` itself.
+    pub hash: Option<String>,
     /// Exactly `t` signer indices; default: the first `t` connected nodes.
     pub signers: Option<Vec<PartyIndex>>,
     /// Non-hardened derivation path; default `m`.
@@ -159,12 +163,38 @@ pub struct SignResponse {
     pub message: String,
     /// Signature (hex).
     pub signature: String,
+    /// Made from a pooled presignature.
+    pub presigned: bool,
+}
+
+/// Add presignatures to an ECDSA wallet's pool.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PresignRequest {
+    /// How many to make (1–100), one session each.
+    pub count: u32,
+    /// Exactly `t` signer indices; default: the first `t` connected nodes.
+    pub signers: Option<Vec<PartyIndex>>,
+}
+
+/// A wallet's presignature pool.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PresignPool {
+    /// Presignatures ready for use.
+    pub ready: u64,
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Custos API", description = "Self-hosted MPC custody engine"),
-    paths(health, create_wallet, list_wallets, get_wallet, sign),
+    paths(
+        health,
+        create_wallet,
+        list_wallets,
+        get_wallet,
+        sign,
+        presignatures,
+        add_presignatures
+    ),
     components(schemas(
         ApiError,
         Health,
@@ -172,7 +202,9 @@ pub struct SignResponse {
         CreateWallet,
         Wallet,
         SignRequest,
-        SignResponse
+        SignResponse,
+        PresignRequest,
+        PresignPool
     ))
 )]
 struct ApiDoc;
@@ -194,6 +226,10 @@ pub fn router(hub: Arc<Hub>, token: String) -> Router {
         .route("/v1/wallets", post(create_wallet).get(list_wallets))
         .route("/v1/wallets/{id}", get(get_wallet))
         .route("/v1/wallets/{id}/signatures", post(sign))
+        .route(
+            "/v1/wallets/{id}/presignatures",
+            get(presignatures).post(add_presignatures),
+        )
         .with_state(state)
 }
 
@@ -286,12 +322,62 @@ async fn sign(
     authorize(&api, &headers)?;
     let message = hex::decode(body.message.trim())
         .map_err(|_| Failure(StatusCode::BAD_REQUEST, "message is not hex".into()))?;
-    let path = body.path.unwrap_or_else(|| "m".into());
-    let signed = workflow::sign(&api.hub, &id, message, &path, body.signers).await?;
+    let sha256 = match body.hash.as_deref() {
+        None => false,
+        Some("sha256") => true,
+        Some(other) => {
+            return Err(Failure(
+                StatusCode::BAD_REQUEST,
+                format!("unknown hash {other:?} (supported: sha256)"),
+            ))
+        }
+    };
+    let spec = workflow::SignSpec {
+        message,
+        sha256,
+        path: body.path.unwrap_or_else(|| "m".into()),
+        signers: body.signers,
+    };
+    let signed = workflow::sign(&api.hub, &id, spec).await?;
     Ok(Json(SignResponse {
         scheme: signed.scheme.as_str().into(),
         public_key: signed.public_key,
         message: signed.message,
         signature: signed.signature,
+        presigned: signed.presigned,
     }))
+}
+
+#[utoipa::path(get, path = "/v1/wallets/{id}/presignatures", params(("id" = String, Path, description = "wallet id")),
+    responses((status = 200, body = PresignPool), (status = 404, body = ApiError)))]
+async fn presignatures(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+) -> Result<Json<PresignPool>, Failure> {
+    if api.hub.store().wallet(&id).await?.is_none() {
+        return Err(FlowError::NoWallet(id).into());
+    }
+    let ready = api.hub.store().ready_presignatures(&id).await?;
+    Ok(Json(PresignPool { ready }))
+}
+
+#[utoipa::path(post, path = "/v1/wallets/{id}/presignatures", params(("id" = String, Path, description = "wallet id")),
+    request_body = PresignRequest,
+    responses((status = 200, body = PresignPool), (status = 400, body = ApiError), (status = 401, body = ApiError),
+              (status = 404, body = ApiError), (status = 502, body = ApiError), (status = 503, body = ApiError)))]
+async fn add_presignatures(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<PresignRequest>,
+) -> Result<Json<PresignPool>, Failure> {
+    authorize(&api, &headers)?;
+    if !(1..=100).contains(&body.count) {
+        return Err(Failure(
+            StatusCode::BAD_REQUEST,
+            "count must be 1 to 100".into(),
+        ));
+    }
+    let ready = workflow::presign(&api.hub, &id, body.count, body.signers).await?;
+    Ok(Json(PresignPool { ready }))
 }

@@ -39,6 +39,10 @@ pub struct ServerConfig {
     /// Deadline for a whole aux-info session (includes waiting for nodes'
     /// safe primes), in milliseconds.
     pub aux_timeout_ms: u64,
+    /// ECDSA presignatures kept ready per wallet, refilled in the background
+    /// while idle (0: no pool; signings without one run in full).
+    #[serde(default)]
+    pub presignature_target: u64,
 }
 
 impl ServerConfig {

@@ -182,6 +182,11 @@ impl Hub {
         }
     }
 
+    /// Whether a session is running (background work waits for idle).
+    pub async fn busy(&self) -> bool {
+        !self.routes.lock().await.is_empty()
+    }
+
     fn spec(&self) -> CommitteeSpec {
         CommitteeSpec {
             id: self.config.committee_id.clone(),

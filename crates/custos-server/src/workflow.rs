@@ -10,7 +10,9 @@ use custos_wire::control::{JobKind, Outcome};
 use rand_core::{OsRng, RngCore};
 
 use crate::hub::{Hub, HubError};
-use crate::store::{SessionKind, SignRequestRecord, State, StoreError, WalletRecord};
+use crate::store::{
+    PresignatureRecord, SessionKind, SignRequestRecord, State, StoreError, WalletRecord,
+};
 
 /// Why a wallet or signing request failed.
 #[non_exhaustive]
@@ -132,59 +134,69 @@ pub struct SignedMessage {
     pub scheme: Scheme,
     /// Public key at the path (hex).
     pub public_key: String,
-    /// Message (hex).
+    /// What the signature verifies against (hex): the message, or for ECDSA
+    /// the 32-byte digest.
     pub message: String,
     /// Signature (hex).
     pub signature: String,
+    /// Made from a pooled presignature (one online round).
+    pub presigned: bool,
 }
 
-/// Signs `message` with `wallet_id` at `path`, by `signers` or by the first
-/// `t` connected members.
-pub async fn sign(
-    hub: &Hub,
-    wallet_id: &str,
-    message: Vec<u8>,
-    path: &str,
-    signers: Option<Vec<PartyIndex>>,
-) -> Result<SignedMessage, FlowError> {
-    let wallet = hub
-        .store()
-        .wallet(wallet_id)
-        .await?
-        .ok_or_else(|| FlowError::NoWallet(wallet_id.to_owned()))?;
-    let config = hub.config();
-    let parsed: DerivationPath = path
-        .parse()
-        .map_err(|e: custos_tss::ParamError| FlowError::Invalid(e.to_string()))?;
-    if wallet.scheme == Scheme::EcdsaSecp256k1 && message.len() != 32 {
-        return Err(FlowError::Invalid("ECDSA signs a 32-byte digest".into()));
-    }
-    if message.is_empty() || message.len() > 64 * 1024 {
-        return Err(FlowError::Invalid(
-            "message must be 1 byte to 64 KiB".into(),
-        ));
-    }
-    let t = usize::from(config.threshold);
-    let signers = match signers {
-        Some(s) => s,
-        None => {
-            let mut connected = Vec::new();
-            for (i, key) in config.members.iter().enumerate() {
-                if connected.len() < t && hub.is_connected(key).await {
-                    connected.push(i as PartyIndex);
-                }
-            }
-            if connected.len() < t {
-                return Err(HubError::Unavailable(format!(
-                    "only {} of the {t} required nodes are connected",
-                    connected.len()
-                ))
-                .into());
-            }
-            connected
+/// What to sign and how.
+#[derive(Debug, Clone)]
+pub struct SignSpec {
+    /// BIP-340, Ed25519 and ECDSA with `sha256`: the message; ECDSA without:
+    /// the 32-byte digest.
+    pub message: Vec<u8>,
+    /// ECDSA only: each node hashes `message` with SHA-256 itself. Only
+    /// such signings may use a presignature.
+    pub sha256: bool,
+    /// Derivation path.
+    pub path: String,
+    /// Exactly `t` signers, or `None` for the first `t` connected.
+    pub signers: Option<Vec<PartyIndex>>,
+}
+
+/// The connected members, in index order.
+async fn connected(hub: &Hub) -> Vec<PartyIndex> {
+    let mut up = Vec::new();
+    for (i, key) in hub.config().members.iter().enumerate() {
+        if hub.is_connected(key).await {
+            up.push(i as PartyIndex);
         }
-    };
-    let mut sorted = signers.clone();
+    }
+    up
+}
+
+/// All `t`-subsets of `from` (sorted), smallest indices first.
+fn subsets(from: &[PartyIndex], t: usize) -> Vec<Vec<PartyIndex>> {
+    let mut out = Vec::new();
+    fn go(
+        from: &[PartyIndex],
+        t: usize,
+        cur: &mut Vec<PartyIndex>,
+        out: &mut Vec<Vec<PartyIndex>>,
+    ) {
+        if cur.len() == t {
+            out.push(cur.clone());
+            return;
+        }
+        for (i, &p) in from.iter().enumerate() {
+            cur.push(p);
+            go(from.get(i + 1..).unwrap_or_default(), t, cur, out);
+            cur.pop();
+        }
+    }
+    go(from, t, &mut Vec::new(), &mut out);
+    out
+}
+
+/// Checks an explicit signer set: exactly `t` distinct members.
+fn check_signers(hub: &Hub, signers: &[PartyIndex]) -> Result<Vec<PartyIndex>, FlowError> {
+    let config = hub.config();
+    let t = usize::from(config.threshold);
+    let mut sorted = signers.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
     if sorted.len() != t
@@ -198,6 +210,50 @@ pub async fn sign(
             config.members.len()
         )));
     }
+    Ok(sorted)
+}
+
+/// Signs with `wallet_id` as `spec` says: from a pooled presignature when
+/// one fits (ECDSA, root key, node-hashed message), else by full signing.
+pub async fn sign(hub: &Hub, wallet_id: &str, spec: SignSpec) -> Result<SignedMessage, FlowError> {
+    let wallet = hub
+        .store()
+        .wallet(wallet_id)
+        .await?
+        .ok_or_else(|| FlowError::NoWallet(wallet_id.to_owned()))?;
+    let config = hub.config();
+    let parsed: DerivationPath = spec
+        .path
+        .parse()
+        .map_err(|e: custos_tss::ParamError| FlowError::Invalid(e.to_string()))?;
+    let ecdsa = wallet.scheme == Scheme::EcdsaSecp256k1;
+    if spec.sha256 && !ecdsa {
+        return Err(FlowError::Invalid(
+            "hashing at the node is for ECDSA; BIP-340 and Ed25519 sign the message".into(),
+        ));
+    }
+    if ecdsa && !spec.sha256 && spec.message.len() != 32 {
+        return Err(FlowError::Invalid(
+            "ECDSA signs a 32-byte digest (or a message with hash sha256)".into(),
+        ));
+    }
+    if spec.message.is_empty() || spec.message.len() > 64 * 1024 {
+        return Err(FlowError::Invalid(
+            "message must be 1 byte to 64 KiB".into(),
+        ));
+    }
+    // What the signature verifies against.
+    let signed: Vec<u8> = if spec.sha256 {
+        <sha2::Sha256 as sha2::Digest>::digest(&spec.message).to_vec()
+    } else {
+        spec.message.clone()
+    };
+    let t = usize::from(config.threshold);
+    let explicit = spec
+        .signers
+        .as_deref()
+        .map(|s| check_signers(hub, s))
+        .transpose()?;
     let root_key =
         hex::decode(&wallet.root_key).map_err(|_| FlowError::Invalid("stored root key".into()))?;
     let chain_code: [u8; 32] = wallet
@@ -214,7 +270,7 @@ pub async fn sign(
         .insert_request(&SignRequestRecord {
             id: request_id.clone(),
             wallet_id: wallet.id.clone(),
-            message: message.clone(),
+            message: spec.message.clone(),
             path: parsed.to_string(),
             state: State::Running,
             session_id: None,
@@ -224,28 +280,89 @@ pub async fn sign(
             updated_at: t0,
         })
         .await?;
-    let kind = JobKind::Sign {
-        key_id: wallet.key_id.clone(),
-        signers: sorted.clone(),
-        path: parsed.to_string(),
-        message: message.clone(),
+    let verify = |(session, outcomes): (String, BTreeMap<PartyIndex, Outcome>)| {
+        let signature = agreed(&outcomes, |o| match o {
+            Outcome::Signature { signature } => Some(signature.clone()),
+            _ => None,
+        })?;
+        let bytes =
+            hex::decode(&signature).map_err(|_| HubError::Disagree("signature is not hex"))?;
+        if !custos_tss::verify(wallet.scheme, &public_key, &signed, &bytes) {
+            return Err(HubError::Disagree("signature does not verify"));
+        }
+        Ok((session, bytes))
     };
     let timeout = Duration::from_millis(config.session_timeout_ms);
-    let result = hub
-        .run(kind, SessionKind::Sign, &sorted, Some(&wallet.id), timeout)
-        .await
-        .and_then(|(session, outcomes)| {
-            let signature = agreed(&outcomes, |o| match o {
-                Outcome::Signature { signature } => Some(signature.clone()),
-                _ => None,
-            })?;
-            let bytes =
-                hex::decode(&signature).map_err(|_| HubError::Disagree("signature is not hex"))?;
-            if !custos_tss::verify(wallet.scheme, &public_key, &message, &bytes) {
-                return Err(HubError::Disagree("signature does not verify"));
+    let mut result = None;
+    let mut presigned = false;
+    // Presignatures: root key only (Groth–Shoup) and node-hashed messages only.
+    if ecdsa && spec.sha256 && parsed.is_root() {
+        let up = connected(hub).await;
+        let candidates = match &explicit {
+            Some(s) => vec![s.clone()],
+            None => subsets(&up, t),
+        };
+        for signers in candidates {
+            let Some(id) = hub
+                .store()
+                .take_presignature(&wallet.id, &signers, now())
+                .await?
+            else {
+                continue;
+            };
+            let kind = JobKind::SignPresigned {
+                key_id: wallet.key_id.clone(),
+                signers: signers.clone(),
+                presignature: id,
+                message: spec.message.clone(),
+            };
+            match hub
+                .run(kind, SessionKind::Sign, &signers, Some(&wallet.id), timeout)
+                .await
+                .and_then(verify)
+            {
+                Ok(done) => {
+                    result = Some(Ok(done));
+                    presigned = true;
+                }
+                // The presignature is spent either way; fall back to full signing.
+                Err(e) => eprintln!("server: presigned signing failed, signing in full: {e}"),
             }
-            Ok((session, bytes))
-        });
+            break;
+        }
+    }
+    let result = match result {
+        Some(r) => r,
+        None => {
+            let signers = match explicit {
+                Some(s) => s,
+                None => {
+                    let up = connected(hub).await;
+                    if up.len() < t {
+                        let e = HubError::Unavailable(format!(
+                            "only {} of the {t} required nodes are connected",
+                            up.len()
+                        ));
+                        hub.store()
+                            .fail_request(&request_id, &e.to_string(), now())
+                            .await?;
+                        return Err(e.into());
+                    }
+                    up.into_iter().take(t).collect()
+                }
+            };
+            let kind = JobKind::Sign {
+                key_id: wallet.key_id.clone(),
+                signers: signers.clone(),
+                path: parsed.to_string(),
+                message: spec.message.clone(),
+                sha256: spec.sha256,
+            };
+            hub.run(kind, SessionKind::Sign, &signers, Some(&wallet.id), timeout)
+                .await
+                .and_then(verify)
+        }
+    };
     match result {
         Ok((session, signature)) => {
             hub.store()
@@ -254,8 +371,9 @@ pub async fn sign(
             Ok(SignedMessage {
                 scheme: wallet.scheme,
                 public_key: hex::encode(public_key),
-                message: hex::encode(message),
+                message: hex::encode(signed),
                 signature: hex::encode(signature),
+                presigned,
             })
         }
         Err(e) => {
@@ -263,6 +381,104 @@ pub async fn sign(
                 .fail_request(&request_id, &e.to_string(), now())
                 .await?;
             Err(e.into())
+        }
+    }
+}
+
+/// Adds up to `count` presignatures to an ECDSA wallet's pool, for `signers`
+/// or the first `t` connected members; returns the number now ready.
+pub async fn presign(
+    hub: &Hub,
+    wallet_id: &str,
+    count: u32,
+    signers: Option<Vec<PartyIndex>>,
+) -> Result<u64, FlowError> {
+    let wallet = hub
+        .store()
+        .wallet(wallet_id)
+        .await?
+        .ok_or_else(|| FlowError::NoWallet(wallet_id.to_owned()))?;
+    if wallet.scheme != Scheme::EcdsaSecp256k1 {
+        return Err(FlowError::Invalid(
+            "presignatures are for ECDSA wallets".into(),
+        ));
+    }
+    let config = hub.config();
+    let t = usize::from(config.threshold);
+    let timeout = Duration::from_millis(config.session_timeout_ms);
+    for _ in 0..count {
+        let signers = match &signers {
+            Some(s) => check_signers(hub, s)?,
+            None => {
+                let up = connected(hub).await;
+                if up.len() < t {
+                    return Err(HubError::Unavailable(format!(
+                        "only {} of the {t} required nodes are connected",
+                        up.len()
+                    ))
+                    .into());
+                }
+                up.into_iter().take(t).collect()
+            }
+        };
+        let kind = JobKind::Presign {
+            key_id: wallet.key_id.clone(),
+            signers: signers.clone(),
+        };
+        let (_, outcomes) = hub
+            .run(
+                kind,
+                SessionKind::Presign,
+                &signers,
+                Some(&wallet.id),
+                timeout,
+            )
+            .await?;
+        let id = agreed(&outcomes, |o| match o {
+            Outcome::Presignature { id } => Some(id.clone()),
+            _ => None,
+        })?;
+        hub.store()
+            .insert_presignature(&PresignatureRecord {
+                id,
+                wallet_id: wallet.id.clone(),
+                signers,
+                created_at: now(),
+            })
+            .await?;
+    }
+    Ok(hub.store().ready_presignatures(&wallet.id).await?)
+}
+
+/// Keeps every ECDSA wallet's pool at `target` presignatures, one
+/// presignature at a time and only while no other session runs.
+pub async fn refill_presignatures(hub: std::sync::Arc<Hub>, target: u64) {
+    if target == 0 {
+        return;
+    }
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if hub.busy().await {
+            continue;
+        }
+        let Ok(wallets) = hub.store().wallets().await else {
+            continue;
+        };
+        for w in wallets
+            .iter()
+            .filter(|w| w.scheme == Scheme::EcdsaSecp256k1)
+        {
+            let ready = hub
+                .store()
+                .ready_presignatures(&w.id)
+                .await
+                .unwrap_or(target);
+            if ready < target {
+                if let Err(e) = presign(&hub, &w.id, 1, None).await {
+                    eprintln!("server: presignature refill for {}: {e}", w.id);
+                }
+                break;
+            }
         }
     }
 }

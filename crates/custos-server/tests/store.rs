@@ -5,8 +5,8 @@
 //! Under CI (`CI` set) a missing URL fails the test instead of skipping it.
 
 use custos_server::store::{
-    self, CommitteeRecord, NodeRecord, SessionKind, SessionRecord, SignRequestRecord, State, Store,
-    StoreError, WalletRecord,
+    self, CommitteeRecord, NodeRecord, PresignatureRecord, SessionKind, SessionRecord,
+    SignRequestRecord, State, Store, StoreError, WalletRecord,
 };
 use custos_tss::Scheme;
 
@@ -208,6 +208,47 @@ async fn suite(s: &dyn Store) {
             ("r2".to_string(), State::Failed)
         ]
     );
+
+    // Presignature pool: per wallet and signer set, oldest first, each once.
+    let presig = |id: &str, signers: Vec<u16>, at| PresignatureRecord {
+        id: id.into(),
+        wallet_id: "w1".into(),
+        signers,
+        created_at: at,
+    };
+    assert_eq!(s.ready_presignatures("w1").await.unwrap(), 0);
+    assert_eq!(s.take_presignature("w1", &[0, 1], 600).await.unwrap(), None);
+    s.insert_presignature(&presig("p2", vec![0, 1], 602))
+        .await
+        .unwrap();
+    s.insert_presignature(&presig("p1", vec![0, 1], 601))
+        .await
+        .unwrap();
+    s.insert_presignature(&presig("p3", vec![1, 2], 603))
+        .await
+        .unwrap();
+    assert!(is_conflict(
+        s.insert_presignature(&presig("p3", vec![1, 2], 604)).await
+    ));
+    let mut orphan = presig("p4", vec![0, 1], 604);
+    orphan.wallet_id = "no-such-wallet".into();
+    assert!(is_conflict(s.insert_presignature(&orphan).await));
+    assert_eq!(s.ready_presignatures("w1").await.unwrap(), 3);
+    assert_eq!(s.ready_presignatures("w2").await.unwrap(), 0);
+    assert_eq!(s.take_presignature("w1", &[0, 2], 610).await.unwrap(), None);
+    let (a, b, c) = tokio::join!(
+        s.take_presignature("w1", &[0, 1], 611),
+        s.take_presignature("w1", &[0, 1], 611),
+        s.take_presignature("w1", &[0, 1], 611)
+    );
+    let mut taken: Vec<_> = [a, b, c].into_iter().map(Result::unwrap).collect();
+    taken.sort();
+    assert_eq!(taken, [None, Some("p1".into()), Some("p2".into())]);
+    assert_eq!(
+        s.take_presignature("w1", &[1, 2], 612).await.unwrap(),
+        Some("p3".into())
+    );
+    assert_eq!(s.ready_presignatures("w1").await.unwrap(), 0);
 }
 
 #[tokio::test]

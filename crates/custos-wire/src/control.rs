@@ -43,9 +43,56 @@ pub enum JobKind {
         signers: Vec<PartyIndex>,
         /// Derivation path, `m/...`.
         path: String,
-        /// ECDSA: the 32-byte digest; BIP-340 and Ed25519: the message.
+        /// ECDSA: the 32-byte digest, or with `sha256` the message the node
+        /// hashes itself; BIP-340 and Ed25519: the message.
+        message: Vec<u8>,
+        /// ECDSA only: hash `message` with SHA-256 at the node.
+        sha256: bool,
+    },
+    /// Make one ECDSA presignature of a key for exactly these `t` signers
+    /// (non-derived key only; stored sealed in each signer's vault).
+    Presign {
+        /// Key id (hex).
+        key_id: String,
+        /// Exactly `t` signers.
+        signers: Vec<PartyIndex>,
+    },
+    /// Sign with a stored presignature: each signer consumes it durably
+    /// first, then sends one partial signature. The node hashes `message`
+    /// with SHA-256 itself (a presignature never signs a bare hash).
+    SignPresigned {
+        /// Key id (hex).
+        key_id: String,
+        /// The presignature's signers.
+        signers: Vec<PartyIndex>,
+        /// Presignature id (hex).
+        presignature: String,
+        /// The message to hash and sign.
         message: Vec<u8>,
     },
+}
+
+impl JobKind {
+    /// The signer set of a signing or presigning job (`None`: all members).
+    pub fn signers(&self) -> Option<&[PartyIndex]> {
+        match self {
+            JobKind::Sign { signers, .. }
+            | JobKind::Presign { signers, .. }
+            | JobKind::SignPresigned { signers, .. } => Some(signers),
+            JobKind::AuxInfo | JobKind::Keygen { .. } => None,
+        }
+    }
+
+    /// Short name, as nodes journal it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobKind::AuxInfo => "aux-info",
+            JobKind::Keygen { .. } => "keygen",
+            JobKind::Sign { .. } => "sign",
+            JobKind::Presign { .. } => "presign",
+            JobKind::SignPresigned { .. } => "sign-presigned",
+        }
+    }
 }
 
 /// A job for one node.
@@ -79,6 +126,11 @@ pub enum Outcome {
         root_key: String,
         /// Chain code (hex).
         chain_code: String,
+    },
+    /// Presignature made and stored.
+    Presignature {
+        /// Presignature id (hex), equal at every signer.
+        id: String,
     },
     /// Signature made.
     Signature {

@@ -80,9 +80,20 @@ impl Client {
         message_hex: &str,
         signers: Option<Vec<u16>>,
         path: Option<String>,
+        hash: Option<String>,
     ) -> Result<Value> {
-        let body = json!({ "message": message_hex, "signers": signers, "path": path });
+        let body =
+            json!({ "message": message_hex, "signers": signers, "path": path, "hash": hash });
         self.call("POST", &format!("/v1/wallets/{id}/signatures"), Some(body))
+    }
+
+    pub fn presign(&self, id: &str, count: u32, signers: Option<Vec<u16>>) -> Result<Value> {
+        let body = json!({ "count": count, "signers": signers });
+        self.call(
+            "POST",
+            &format!("/v1/wallets/{id}/presignatures"),
+            Some(body),
+        )
     }
 
     pub fn health(&self) -> Result<Value> {

@@ -62,7 +62,13 @@ enum Command {
         /// Non-hardened derivation path (default m).
         #[arg(long)]
         path: Option<String>,
-        /// Print {"scheme","public_key","message","signature"}.
+        /// ECDSA: `sha256` to have each node hash the message itself (else the
+        /// message is the 32-byte digest). Only such signings at the root key
+        /// may use a pooled presignature.
+        #[arg(long, value_name = "sha256")]
+        hash: Option<String>,
+        /// Print {"scheme","public_key","message","signature"}; for ECDSA
+        /// "message" is the digest the signature verifies against.
         #[arg(long)]
         json: bool,
     },
@@ -80,6 +86,13 @@ enum NodeCommand {
         /// File holding the vault passphrase (else $CUSTOS_NODE_PASSPHRASE, else a prompt).
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
+    },
+    /// Print the node's journal: every job it ran, with parameters and result
+    /// (read-only; needs no passphrase).
+    Journal {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
     },
     /// Store safe primes made elsewhere in the node's vault (hex file, as written by `custos-tss` tools).
     ImportPrimes {
@@ -129,6 +142,18 @@ enum WalletCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Add ECDSA presignatures to a wallet's pool now (the server also
+    /// refills it in the background up to its `presignature_target`).
+    Presign {
+        /// Wallet id.
+        id: String,
+        /// How many.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Signer indices, comma-separated (default: the first t connected nodes).
+        #[arg(long, value_delimiter = ',')]
+        signers: Option<Vec<u16>>,
     },
 }
 
@@ -201,6 +226,15 @@ fn run(cli: Cli) -> Result<()> {
                 .block_on(custos_node::daemon::run(&dir, pass.as_bytes()))
                 .map_err(Into::into)
         }
+        Command::Node(NodeCommand::Journal { dir }) => {
+            let entries = runtime()?.block_on(custos_node::store::read_journal(
+                &dir.join(custos_node::daemon::DB_FILE),
+            ))?;
+            for e in entries {
+                println!("{}", serde_json::to_string(&e)?);
+            }
+            Ok(())
+        }
         Command::Node(NodeCommand::ImportPrimes {
             dir,
             passphrase_file,
@@ -239,6 +273,10 @@ fn run(cli: Cli) -> Result<()> {
                     }
                 }
                 WalletCommand::Show { id, json } => client::print_wallet(&c.wallet(&id)?, json),
+                WalletCommand::Presign { id, count, signers } => {
+                    let pool = c.presign(&id, count, signers)?;
+                    println!("{} presignatures ready", pool["ready"]);
+                }
             }
             Ok(())
         }
@@ -247,13 +285,14 @@ fn run(cli: Cli) -> Result<()> {
             message_hex,
             signers,
             path,
+            hash,
             json,
         } => {
             if hex::decode(&message_hex).is_err() {
                 bail!("--message-hex is not hex");
             }
             let c = client::Client::locate(&data_dir)?;
-            let r = c.sign(&wallet, &message_hex, signers, path)?;
+            let r = c.sign(&wallet, &message_hex, signers, path, hash)?;
             if json {
                 let record = serde_json::json!({
                     "scheme": r["scheme"], "public_key": r["public_key"], "message": r["message"], "signature": r["signature"],

@@ -102,6 +102,7 @@ pub(crate) async fn init(data: &Path, n: u16, t: u16) -> Result<()> {
         members,
         session_timeout_ms: 60_000,
         aux_timeout_ms: 900_000,
+        presignature_target: 4,
     }
     .save(&server_dir)?;
     let cluster =

@@ -98,6 +98,8 @@ impl Cluster {
         )
         .unwrap();
         server["session_timeout_ms"] = 20000.into();
+        // A small background pool, so refill runs beside the scenario.
+        server["presignature_target"] = 1.into();
         std::fs::write(data.join("server/server.json"), server.to_string()).unwrap();
         let mut c = Cluster {
             data,
@@ -188,6 +190,62 @@ impl Cluster {
         } else {
             Err(err)
         }
+    }
+
+    /// Signs `message_hex` with ECDSA, hashed with SHA-256 at each node, by
+    /// nodes 0 and 1 at the root key (eligible for the presignature pool).
+    fn sign_hashed(&mut self, wallet: &str, message_hex: &str) -> Result<Value, String> {
+        self.run(&[
+            "sign",
+            "--wallet",
+            wallet,
+            "--message-hex",
+            message_hex,
+            "--hash",
+            "sha256",
+            "--signers",
+            "0,1",
+            "--json",
+        ])
+    }
+
+    /// Node `i`'s journal of signings (background presigning left out),
+    /// read with `custos node journal`.
+    fn journal(&self, i: u16) -> Vec<Value> {
+        let (ok, out, err) = custos(
+            &self.data,
+            &[
+                "node",
+                "journal",
+                "--dir",
+                self.node_dir(i).to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "{err}");
+        out.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|e| e["kind"] != "presign")
+            .collect()
+    }
+
+    /// Plays a compromised server database: every presignature it handed
+    /// out is marked ready again.
+    fn reset_taken_presignatures(&self) {
+        let db = self.data.join("server/server.db");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
+                .await
+                .unwrap();
+            let done = sqlx::query(
+                "UPDATE presignatures SET state = 'ready', created_at = 0 WHERE state = 'taken'",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            assert!(done.rows_affected() >= 1);
+            pool.close().await;
+        });
     }
 
     fn sign(
@@ -299,6 +357,11 @@ fn reconstruct<E: generic_ec::Curve>(
     key
 }
 
+fn sha2_256(data: &[u8]) -> [u8; 32] {
+    use k256::sha2::Digest;
+    k256::sha2::Sha256::digest(data).into()
+}
+
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
@@ -335,6 +398,35 @@ fn cluster_end_to_end() {
         .unwrap();
     assert_ne!(second["key_id"], serde_json::json!(null));
 
+    // Presignature pool: filled for signers 0,1, then a node-hashed message at
+    // the root key signs from it in one online round (the nodes' journals
+    // say so).
+    let ecdsa = wallets["ecdsa-secp256k1"].clone();
+    let (ok, out, err) = custos(
+        &c.data,
+        &[
+            "wallet",
+            "presign",
+            &ecdsa,
+            "--count",
+            "2",
+            "--signers",
+            "0,1",
+        ],
+    );
+    assert!(ok && out.contains("presignatures ready"), "{out}{err}");
+    let r = c.sign_hashed(&ecdsa, "c0ffee").unwrap();
+    check_signature(&r, "ecdsa-secp256k1");
+    assert_eq!(r["message"], hex::encode(sha2_256(&[0xc0, 0xff, 0xee])));
+    for i in [0, 1] {
+        let last = c.journal(i).pop().unwrap();
+        assert_eq!(last["kind"], "sign-presigned", "{last}");
+        assert!(
+            last["outcome"].as_str().unwrap().contains("Signature"),
+            "{last}"
+        );
+    }
+
     // One node down: automatic signer choice still signs; naming it fails fast.
     c.stop_node(2);
     let start = Instant::now();
@@ -368,6 +460,31 @@ fn cluster_end_to_end() {
         .unwrap(),
         "ecdsa-secp256k1",
     );
+
+    // A server (or its database) that hands out a used presignature again,
+    // after the signers restarted: each node refuses from its own record, no
+    // partial signature leaves, and the server falls back to full signing.
+    c.reset_taken_presignatures();
+    let r = c.sign_hashed(&ecdsa, "c0ffee02").unwrap();
+    check_signature(&r, "ecdsa-secp256k1");
+    for i in [0, 1] {
+        let journal = c.journal(i);
+        let refused = &journal[journal.len() - 2];
+        assert_eq!(refused["kind"], "sign-presigned", "{refused}");
+        assert!(
+            refused["outcome"].as_str().unwrap().contains("used before"),
+            "{refused}"
+        );
+        assert_eq!(journal[journal.len() - 1]["kind"], "sign");
+        // No presignature ever signed twice at this node.
+        let mut used = std::collections::BTreeSet::new();
+        for e in journal.iter().filter(|e| {
+            e["kind"] == "sign-presigned" && e["outcome"].as_str().unwrap().contains("Signature")
+        }) {
+            let detail: Value = serde_json::from_str(e["detail"].as_str().unwrap()).unwrap();
+            assert!(used.insert(detail["presignature"].to_string()), "{e}");
+        }
+    }
 
     // A node killed mid-round: the session aborts with an error naming it,
     // and a retry with another subset succeeds.

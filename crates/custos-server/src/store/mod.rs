@@ -175,6 +175,20 @@ pub struct SignRequestRecord {
     pub updated_at: i64,
 }
 
+/// A presignature in a wallet's pool (the server schedules; the secret
+/// parts stay in the signers' vaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresignatureRecord {
+    /// Presignature id (hex).
+    pub id: String,
+    /// Wallet.
+    pub wallet_id: String,
+    /// Its signers, sorted.
+    pub signers: Vec<PartyIndex>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
 /// The server's persistent state.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -222,6 +236,19 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Fails a running request; `Conflict` if not running.
     async fn fail_request(&self, id: &str, error: &str, now: i64) -> Result<(), StoreError>;
+    /// Adds a ready presignature to a wallet's pool.
+    async fn insert_presignature(&self, p: &PresignatureRecord) -> Result<(), StoreError>;
+    /// Takes the oldest ready presignature of `wallet_id` made for exactly
+    /// `signers` (sorted), marking it taken; a presignature is handed out
+    /// once, also to concurrent callers.
+    async fn take_presignature(
+        &self,
+        wallet_id: &str,
+        signers: &[PartyIndex],
+        now: i64,
+    ) -> Result<Option<String>, StoreError>;
+    /// Ready presignatures of a wallet.
+    async fn ready_presignatures(&self, wallet_id: &str) -> Result<u64, StoreError>;
 }
 
 /// Opens the store a URL names (`sqlite:PATH`, `sqlite::memory:`,

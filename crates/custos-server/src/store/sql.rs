@@ -3,12 +3,12 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use custos_tss::Scheme;
+use custos_tss::{PartyIndex, Scheme};
 use sqlx::Row;
 
 use super::{
-    CommitteeRecord, NodeRecord, SessionKind, SessionRecord, SignRequestRecord, State, Store,
-    StoreError, WalletRecord,
+    CommitteeRecord, NodeRecord, PresignatureRecord, SessionKind, SessionRecord, SignRequestRecord,
+    State, Store, StoreError, WalletRecord,
 };
 
 /// Maps unique and foreign-key violations to `Conflict`.
@@ -328,6 +328,56 @@ macro_rules! store_impl {
                 } else {
                     Err(self.missing_or_conflict("sign_requests", id, "not running").await)
                 }
+            }
+
+            async fn insert_presignature(&self, p: &PresignatureRecord) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO presignatures (id, wallet_id, signers, state, created_at) VALUES ($1, $2, $3, 'ready', $4)")
+                    .bind(&p.id)
+                    .bind(&p.wallet_id)
+                    .bind(to_json(&p.signers))
+                    .bind(p.created_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| conflict("presignature", &p.id, e))?;
+                Ok(())
+            }
+
+            async fn take_presignature(
+                &self,
+                wallet_id: &str,
+                signers: &[PartyIndex],
+                now: i64,
+            ) -> Result<Option<String>, StoreError> {
+                let signers = to_json(&signers);
+                // Pick, then claim with a conditional update; a caller that
+                // lost the race picks again.
+                for _ in 0..8 {
+                    let row = sqlx::query("SELECT id FROM presignatures WHERE wallet_id = $1 AND signers = $2 AND state = 'ready' ORDER BY created_at, id LIMIT 1")
+                        .bind(wallet_id)
+                        .bind(&signers)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    let Some(row) = row else { return Ok(None) };
+                    let id: String = row.try_get("id")?;
+                    let claimed = sqlx::query("UPDATE presignatures SET state = 'taken', taken_at = $1 WHERE id = $2 AND state = 'ready'")
+                        .bind(now)
+                        .bind(&id)
+                        .execute(&self.pool)
+                        .await?;
+                    if claimed.rows_affected() == 1 {
+                        return Ok(Some(id));
+                    }
+                }
+                Ok(None)
+            }
+
+            async fn ready_presignatures(&self, wallet_id: &str) -> Result<u64, StoreError> {
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM presignatures WHERE wallet_id = $1 AND state = 'ready'")
+                    .bind(wallet_id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let n: i64 = row.try_get("n")?;
+                Ok(u64::try_from(n).unwrap_or(0))
             }
         }
     };
