@@ -63,6 +63,8 @@ pub struct Hub {
     store: Arc<dyn Store>,
     nodes: Mutex<HashMap<NodePublicKey, mpsc::Sender<ServerMessage>>>,
     routes: Mutex<HashMap<[u8; 32], Route>>,
+    #[cfg(feature = "fault-injection")]
+    faults: Option<crate::fault::Faults>,
 }
 
 fn now() -> i64 {
@@ -80,6 +82,8 @@ impl Hub {
             store,
             nodes: Mutex::default(),
             routes: Mutex::default(),
+            #[cfg(feature = "fault-injection")]
+            faults: crate::fault::Faults::from_env(),
         })
     }
 
@@ -176,9 +180,18 @@ impl Hub {
             route.parties.get(&frame.header.to).copied()
         };
         let Some(target) = target else { return };
+        #[cfg(feature = "fault-injection")]
+        let frames = match &self.faults {
+            Some(f) => f.apply(frame),
+            None => vec![frame],
+        };
+        #[cfg(not(feature = "fault-injection"))]
+        let frames = [frame];
         let tx = self.nodes.lock().await.get(&target).cloned();
         if let Some(tx) = tx {
-            let _ = tx.send(ServerMessage::Relay { frame }).await;
+            for frame in frames {
+                let _ = tx.send(ServerMessage::Relay { frame }).await;
+            }
         }
     }
 

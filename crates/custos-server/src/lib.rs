@@ -19,6 +19,8 @@
 pub mod api;
 pub mod config;
 pub mod daemon;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod hub;
 pub mod store;
 pub mod workflow;

@@ -107,19 +107,35 @@ impl Cluster {
             nodes: BTreeMap::new(),
             responses: Vec::new(),
         };
-        let server = Command::new(EXE)
-            .args(["server", "run", "--dir"])
-            .arg(c.data.join("server"))
-            .stdout(log(&c.data, "server"))
-            .stderr(log(&c.data, "server"))
-            .spawn()
-            .unwrap();
-        c.server = Some(server);
+        c.start_server(None);
         for i in 0..3 {
             c.start_node(i);
         }
         c.wait_connected(&[0, 1, 2]);
         c
+    }
+
+    /// Starts the server; `fault` makes its relay misbehave (test build only).
+    fn start_server(&mut self, fault: Option<&str>) {
+        let mut cmd = Command::new(EXE);
+        cmd.args(["server", "run", "--dir"])
+            .arg(self.data.join("server"))
+            .stdout(log(&self.data, "server"))
+            .stderr(log(&self.data, "server"));
+        if let Some(f) = fault {
+            cmd.env("CUSTOS_RELAY_FAULT", f);
+        }
+        self.server = Some(cmd.spawn().unwrap());
+    }
+
+    /// Restarts the server and waits for every node to reconnect.
+    fn restart_server(&mut self, fault: Option<&str>) {
+        if let Some(mut s) = self.server.take() {
+            s.kill().unwrap();
+            s.wait().unwrap();
+        }
+        self.start_server(fault);
+        self.wait_connected(&[0, 1, 2]);
     }
 
     fn node_dir(&self, i: u16) -> PathBuf {
@@ -550,6 +566,28 @@ fn cluster_end_to_end() {
     );
     c.start_node(0);
     c.wait_connected(&[0, 1, 2]);
+
+    // A malicious relay (the server, test build): each fault to a
+    // node-to-node stream aborts the session at the receiving node with the
+    // matching typed error, and no signature comes back.
+    for (fault, expect) in [
+        ("flip", "fails authentication (altered or forged)"),
+        ("replay", "replayed (sequence 0)"),
+        ("reorder", "out of order: expected sequence 0, got 1"),
+        ("drop", "timed out after 5s waiting for parties"),
+    ] {
+        c.restart_server(Some(fault));
+        let err = c
+            .sign(&wallets["ed25519"], "0f0f", Some("0,1"), "m")
+            .unwrap_err();
+        assert!(err.contains(expect), "{fault}: {err}");
+    }
+    c.restart_server(None);
+    check_signature(
+        &c.sign(&wallets["ed25519"], "0f0f", Some("0,1"), "m")
+            .unwrap(),
+        "ed25519",
+    );
 
     // Secret scan: each share's secret and each full key must appear nowhere.
     let mut secrets: Vec<Vec<u8>> = Vec::new();
