@@ -5,11 +5,13 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::Duration;
 
 use custos_net::TlsIdentity;
 use custos_tss::ecdsa::{AuxInfo, Presignature, SafePrimes};
+use custos_tss::progress::{Progress, ProgressEvent};
 use custos_tss::{DerivationPath, KeyShare, Scheme};
 use custos_wire::control::{Job, JobKind, NodeMessage, Outcome, ServerMessage};
 use custos_wire::{Frame, NodeKeys};
@@ -115,6 +117,8 @@ struct Node {
     config: NodeConfig,
     vault: NodeVault,
     keys: NodeKeys,
+    /// Safe primes finished by the background generator.
+    primes_ready: AtomicU8,
 }
 
 /// Runs the node until the process is stopped.
@@ -148,6 +152,7 @@ pub async fn run(dir: &Path, passphrase: &[u8]) -> Result<(), NodeError> {
         config,
         vault,
         keys,
+        primes_ready: AtomicU8::new(0),
     });
     tokio::spawn(ensure_primes(node.clone()));
     loop {
@@ -176,8 +181,12 @@ async fn ensure_primes(node: Arc<Node>) {
         return;
     }
     let name = node.config.name.clone();
+    let counter = node.clone();
     let made = tokio::task::spawn_blocking(move || {
         SafePrimes::generate(&mut OsRng, |d, t| {
+            counter
+                .primes_ready
+                .store(u8::try_from(d).unwrap_or(u8::MAX), Ordering::Relaxed);
             eprintln!("{name}: safe prime {d}/{t} ready")
         })
     })
@@ -360,6 +369,27 @@ async fn load_input(node: &Node, job: &Job) -> Result<JobInput, String> {
     }
 }
 
+/// Tells the server while this node's safe primes are still being made
+/// (minutes on first use), until they are ready or ten minutes have passed.
+async fn wait_for_primes(node: &Node, session: [u8; 32], out: &mpsc::Sender<NodeMessage>) {
+    let mut last = None;
+    for _ in 0..600 {
+        if matches!(
+            node.vault.get(EntryKind::SafePrimes, NODE_WIDE, 0).await,
+            Ok(Some(_)) | Err(_)
+        ) {
+            return;
+        }
+        let ready = node.primes_ready.load(Ordering::Relaxed);
+        if last != Some(ready) {
+            last = Some(ready);
+            let note = format!("generating safe primes: {ready} of 2 ready");
+            let _ = out.send(NodeMessage::Progress { session, note }).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 fn parse_id(hex_id: &str) -> Result<[u8; 32], String> {
     hex::decode(hex_id)
         .ok()
@@ -513,6 +543,9 @@ async fn run_journalled(
     rx: std_mpsc::Receiver<Inbound>,
     out: &mpsc::Sender<NodeMessage>,
 ) -> Outcome {
+    if job.kind == JobKind::AuxInfo {
+        wait_for_primes(node, job.session, out).await;
+    }
     match load_input(node, &job).await {
         Err(error) => Outcome::Failed {
             error,
@@ -521,6 +554,8 @@ async fn run_journalled(
         Ok(input) => {
             let worker = node.clone();
             let send_out = out.clone();
+            let progress_out = out.clone();
+            let session = job.session;
             let ran = tokio::task::spawn_blocking(move || {
                 let c = &worker.config;
                 // Aux-info peers may still be generating safe primes (minutes).
@@ -535,6 +570,21 @@ async fn run_journalled(
                         .blocking_send(NodeMessage::Relay { frame })
                         .map_err(|e| e.to_string())
                 };
+                let progress: Option<Box<dyn Progress>> = match job.kind {
+                    JobKind::AuxInfo => Some(Box::new(move |e: ProgressEvent| {
+                        let note = match e {
+                            ProgressEvent::Round { number, name } => match name {
+                                Some(n) => format!("aux info round {number} ({n})"),
+                                None => format!("aux info round {number}"),
+                            },
+                            ProgressEvent::Stage(s) => format!("aux info: {s}"),
+                            ProgressEvent::Finished => "aux info done".into(),
+                        };
+                        // Progress is best effort: never block the protocol on it.
+                        let _ = progress_out.try_send(NodeMessage::Progress { session, note });
+                    })),
+                    _ => None,
+                };
                 run_job(
                     &job,
                     &worker.keys,
@@ -544,6 +594,7 @@ async fn run_journalled(
                     rx,
                     send,
                     timeout,
+                    progress,
                     &mut OsRng,
                 )
             })

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use custos_tss::driver::{drive, DriveError, Transport};
 use custos_tss::ecdsa::{AuxInfo, EcdsaMessage, Presignature, SafePrimes};
+use custos_tss::progress::Progress;
 use custos_tss::{Committee, DerivationPath, Envelope, KeyShare, PartyIndex};
 use custos_wire::control::{Job, JobKind};
 use custos_wire::{Channel, Frame, NodeKeys, NodePublicKey, WireError};
@@ -148,6 +149,7 @@ impl<F: FnMut(Frame) -> Result<(), String>> Transport for NodeTransport<'_, F> {
 ///
 /// `send` hands a sealed frame to the connection task; `inbound` delivers
 /// frames and aborts for this session. Each wait is bounded by `timeout`.
+/// `progress` hears about rounds and stages of long jobs (aux info).
 #[allow(clippy::too_many_arguments)]
 pub fn run_job(
     job: &Job,
@@ -158,6 +160,7 @@ pub fn run_job(
     inbound: Receiver<Inbound>,
     send: impl FnMut(Frame) -> Result<(), String>,
     timeout: Duration,
+    progress: Option<Box<dyn Progress>>,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<JobOutput, JobError> {
     let spec = &job.committee;
@@ -198,7 +201,7 @@ pub fn run_job(
     let sid = &job.session;
     match (&job.kind, input) {
         (JobKind::AuxInfo, JobInput::Primes(primes)) => {
-            let session = custos_tss::ecdsa::aux_info(sid, n, job.me, primes, None, rng)?;
+            let session = custos_tss::ecdsa::aux_info(sid, n, job.me, primes, progress, rng)?;
             drive(session, &mut transport)
                 .map(JobOutput::Aux)
                 .map_err(finish)

@@ -79,6 +79,7 @@ impl Cluster {
                         rx,
                         move |f| out.send(f).map_err(|e| e.to_string()),
                         timeout,
+                        None,
                         &mut OsRng,
                     )
                 }),

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::hub::{Hub, HubError};
+use crate::hub::{Hub, HubError, NodeProgress, RunningSession};
 use crate::store::{StoreError, WalletRecord};
 use crate::workflow::{self, FlowError};
 
@@ -188,6 +188,7 @@ pub struct PresignPool {
     info(title = "Custos API", description = "Self-hosted MPC custody engine"),
     paths(
         health,
+        running_sessions,
         create_wallet,
         list_wallets,
         get_wallet,
@@ -204,7 +205,9 @@ pub struct PresignPool {
         SignRequest,
         SignResponse,
         PresignRequest,
-        PresignPool
+        PresignPool,
+        RunningSession,
+        NodeProgress
     ))
 )]
 struct ApiDoc;
@@ -223,6 +226,7 @@ pub fn router(hub: Arc<Hub>, token: String) -> Router {
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(|| async { Json(openapi()) }))
+        .route("/v1/sessions/running", get(running_sessions))
         .route("/v1/wallets", post(create_wallet).get(list_wallets))
         .route("/v1/wallets/{id}", get(get_wallet))
         .route("/v1/wallets/{id}/signatures", post(sign))
@@ -346,6 +350,13 @@ async fn sign(
         signature: signed.signature,
         presigned: signed.presigned,
     }))
+}
+
+/// Running sessions and each node's latest progress (e.g. the committee's
+/// first aux info, which takes minutes).
+#[utoipa::path(get, path = "/v1/sessions/running", responses((status = 200, body = Vec<RunningSession>)))]
+async fn running_sessions(State(api): State<Api>) -> Json<Vec<RunningSession>> {
+    Json(api.hub.running().await)
 }
 
 #[utoipa::path(get, path = "/v1/wallets/{id}/presignatures", params(("id" = String, Path, description = "wallet id")),

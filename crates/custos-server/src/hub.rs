@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use custos_tss::PartyIndex;
-use custos_wire::control::{CommitteeSpec, Job, JobKind, NodeMessage, Outcome, ServerMessage};
+use custos_wire::control::{
+    CommitteeSpec, Job, JobKind, NodeMessage, Outcome, ServerMessage, MAX_PROGRESS_NOTE,
+};
 use custos_wire::NodePublicKey;
 use rand_core::{OsRng, RngCore};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -53,8 +55,31 @@ pub enum HubError {
 }
 
 struct Route {
+    kind: SessionKind,
     parties: BTreeMap<PartyIndex, NodePublicKey>,
     results: mpsc::UnboundedSender<(PartyIndex, Outcome)>,
+    /// Latest progress note per party.
+    progress: BTreeMap<PartyIndex, String>,
+}
+
+/// A running session as operators see it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct RunningSession {
+    /// Session id (hex).
+    pub id: String,
+    /// aux-info | keygen | sign | presign
+    pub kind: String,
+    /// Each party's node name and latest progress note.
+    pub nodes: Vec<NodeProgress>,
+}
+
+/// One node's part in a running session.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct NodeProgress {
+    /// Node name.
+    pub name: String,
+    /// Latest progress note, if it sent one.
+    pub note: Option<String>,
 }
 
 /// Connected nodes and running sessions.
@@ -143,6 +168,19 @@ impl Hub {
                         }
                     }
                 }
+                NodeMessage::Progress { session, mut note } => {
+                    let mut routes = self.routes.lock().await;
+                    if let Some(route) = routes.get_mut(&session) {
+                        if let Some((&index, _)) = route.parties.iter().find(|(_, k)| **k == key) {
+                            let mut end = note.len().min(MAX_PROGRESS_NOTE);
+                            while !note.is_char_boundary(end) {
+                                end -= 1;
+                            }
+                            note.truncate(end);
+                            route.progress.insert(index, note);
+                        }
+                    }
+                }
                 NodeMessage::Hello { .. } => {}
             }
         }
@@ -195,6 +233,27 @@ impl Hub {
         }
     }
 
+    /// Running sessions with each node's latest progress.
+    pub async fn running(&self) -> Vec<RunningSession> {
+        self.routes
+            .lock()
+            .await
+            .iter()
+            .map(|(id, r)| RunningSession {
+                id: hex::encode(id),
+                kind: r.kind.as_str().to_owned(),
+                nodes: r
+                    .parties
+                    .iter()
+                    .map(|(i, k)| NodeProgress {
+                        name: self.config.node_name(k),
+                        note: r.progress.get(i).cloned(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
     /// Whether a session is running (background work waits for idle).
     pub async fn busy(&self) -> bool {
         !self.routes.lock().await.is_empty()
@@ -245,8 +304,10 @@ impl Hub {
         self.routes.lock().await.insert(
             session,
             Route {
+                kind: session_kind,
                 parties: members.clone(),
                 results: results_tx,
+                progress: BTreeMap::new(),
             },
         );
         let t = now();

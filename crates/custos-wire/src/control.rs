@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Frame, NodePublicKey, MAX_FRAME};
 
+/// Longest progress note the server keeps.
+pub const MAX_PROGRESS_NOTE: usize = 160;
+
 /// Largest control message (a relayed frame plus routing).
 pub const MAX_CONTROL: usize = MAX_FRAME + 4096;
 
@@ -160,6 +163,14 @@ pub enum NodeMessage {
     Relay {
         /// The frame.
         frame: Frame,
+    },
+    /// How a long job is getting on (aux info: safe primes, rounds).
+    Progress {
+        /// Session.
+        session: [u8; 32],
+        /// Short human-readable note (the server keeps the first
+        /// [`MAX_PROGRESS_NOTE`] bytes).
+        note: String,
     },
     /// A job finished here.
     Done {

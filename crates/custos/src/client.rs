@@ -96,6 +96,32 @@ impl Client {
         )
     }
 
+    /// Prints each node's progress in running sessions to stderr, as it
+    /// changes, until `stop` is set (the first ECDSA wallet of a committee
+    /// waits minutes for aux info).
+    pub fn watch_progress(&self, stop: &std::sync::atomic::AtomicBool) {
+        use std::collections::BTreeMap;
+        let mut shown: BTreeMap<String, String> = BTreeMap::new();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Ok(Value::Array(sessions)) = self.call("GET", "/v1/sessions/running", None) {
+                for s in &sessions {
+                    let kind = s["kind"].as_str().unwrap_or_default();
+                    for n in s["nodes"].as_array().into_iter().flatten() {
+                        let (Some(name), Some(note)) = (n["name"].as_str(), n["note"].as_str())
+                        else {
+                            continue;
+                        };
+                        if shown.get(name).map(String::as_str) != Some(note) {
+                            eprintln!("[{kind}] {name}: {note}");
+                            shown.insert(name.to_owned(), note.to_owned());
+                        }
+                    }
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    }
+
     pub fn health(&self) -> Result<Value> {
         self.call("GET", "/v1/health", None)
     }

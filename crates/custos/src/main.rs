@@ -260,7 +260,14 @@ fn run(cli: Cli) -> Result<()> {
             let c = client::Client::locate(&data_dir)?;
             match cmd {
                 WalletCommand::Create { scheme, json } => {
-                    client::print_wallet(&c.create_wallet(&scheme)?, json)
+                    let stop = std::sync::atomic::AtomicBool::new(false);
+                    let created = std::thread::scope(|s| {
+                        s.spawn(|| c.watch_progress(&stop));
+                        let created = c.create_wallet(&scheme);
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                        created
+                    })?;
+                    client::print_wallet(&created, json)
                 }
                 WalletCommand::List { json } => {
                     let list = c.wallets()?;
