@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use custos_net::Fingerprint;
+use custos_wire::control::CommitteeSpec;
 use custos_wire::NodePublicKey;
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +48,63 @@ impl NodeConfig {
         std::fs::write(Self::path(dir), text)
     }
 
+    /// A new node's configuration before its operator pins a committee.
+    pub fn unpinned(enrolment: &Enrolment, server_addr: &str, server_fingerprint: &str) -> Self {
+        Self {
+            name: enrolment.name.clone(),
+            index: 0,
+            public_key: enrolment.public_key,
+            server_addr: server_addr.to_owned(),
+            server_fingerprint: server_fingerprint.to_owned(),
+            threshold: 0,
+            members: Vec::new(),
+            message_timeout_ms: 30_000,
+        }
+    }
+
+    /// Whether a committee is pinned.
+    pub fn is_pinned(&self) -> bool {
+        !self.members.is_empty()
+    }
+
+    /// Pins `committee` after its operator compared `expected_fingerprint`
+    /// (from the server operator, out of band) with the file's. A pinned
+    /// committee is never replaced: a node serves one committee.
+    pub fn pin(
+        &mut self,
+        committee: &CommitteeSpec,
+        expected_fingerprint: &str,
+    ) -> Result<(), PinError> {
+        let actual = committee.fingerprint();
+        if !actual.eq_ignore_ascii_case(expected_fingerprint.trim()) {
+            return Err(PinError::Fingerprint { actual });
+        }
+        let n = u16::try_from(committee.members.len()).map_err(|_| PinError::Shape)?;
+        custos_tss::Committee::new(committee.threshold, n).map_err(|_| PinError::Shape)?;
+        let mut sorted = committee.members.clone();
+        sorted.sort();
+        sorted.dedup();
+        if sorted.len() != committee.members.len() {
+            return Err(PinError::Shape);
+        }
+        let index = committee
+            .members
+            .iter()
+            .position(|m| *m == self.public_key)
+            .ok_or(PinError::NotAMember)?;
+        if self.is_pinned() {
+            return if self.members == committee.members && self.threshold == committee.threshold {
+                Ok(())
+            } else {
+                Err(PinError::AlreadyPinned)
+            };
+        }
+        self.index = u16::try_from(index).map_err(|_| PinError::Shape)?;
+        self.threshold = committee.threshold;
+        self.members = committee.members.clone();
+        Ok(())
+    }
+
     /// The pinned server fingerprint.
     pub fn server_pin(&self) -> Result<Fingerprint, custos_net::NetError> {
         self.server_fingerprint.parse()
@@ -62,4 +120,25 @@ pub struct Enrolment {
     pub public_key: NodePublicKey,
     /// TLS certificate fingerprint (hex).
     pub tls_fingerprint: String,
+}
+
+/// Why a committee was not pinned.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PinError {
+    /// The committee file is not the one the server operator announced.
+    #[error("committee fingerprint is {actual}, not the one given; do not pin it")]
+    Fingerprint {
+        /// The file's fingerprint.
+        actual: String,
+    },
+    /// Threshold or members are not a valid committee.
+    #[error("committee has an invalid threshold or repeated members")]
+    Shape,
+    /// This node's key is not among the members.
+    #[error("this node's key is not a member of the committee")]
+    NotAMember,
+    /// Another committee is pinned already.
+    #[error("this node already serves another committee")]
+    AlreadyPinned,
 }

@@ -124,6 +124,11 @@ struct Node {
 /// Runs the node until the process is stopped.
 pub async fn run(dir: &Path, passphrase: &[u8]) -> Result<(), NodeError> {
     let config = NodeConfig::load(dir)?;
+    if !config.is_pinned() {
+        return Err(NodeError::Setup(
+            "no committee pinned yet (custos node pin)".into(),
+        ));
+    }
     let vault = NodeVault::open(
         &dir.join(DB_FILE),
         passphrase,

@@ -60,7 +60,7 @@ impl std::fmt::Debug for NodeVault {
     }
 }
 
-async fn pool(path: &std::path::Path) -> Result<SqlitePool, StoreError> {
+async fn pool(path: &std::path::Path, migrate: bool) -> Result<SqlitePool, StoreError> {
     let options = SqliteConnectOptions::from_str(&format!("sqlite:{}", path.display()))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
@@ -70,7 +70,9 @@ async fn pool(path: &std::path::Path) -> Result<SqlitePool, StoreError> {
         .max_connections(2)
         .connect_with(options)
         .await?;
-    sqlx::migrate!("./migrations").run(&pool).await?;
+    if migrate {
+        sqlx::migrate!("./migrations").run(&pool).await?;
+    }
     Ok(pool)
 }
 
@@ -82,7 +84,7 @@ impl NodeVault {
         params: KdfParams,
         node_id: &str,
     ) -> Result<Self, StoreError> {
-        let pool = pool(path).await?;
+        let pool = pool(path, true).await?;
         let (key, header) = VaultKey::create(passphrase, params, &mut OsRng)?;
         sqlx::query("INSERT INTO vault_header (id, header) VALUES (1, $1)")
             .bind(header.to_bytes())
@@ -107,14 +109,18 @@ impl NodeVault {
                 "no node store at this path (run `custos node init`)",
             ));
         }
-        let pool = pool(path).await?;
+        // The passphrase is checked before anything (even a schema
+        // migration) is written.
+        let pool = pool(path, false).await?;
         let row = sqlx::query("SELECT header FROM vault_header WHERE id = 1")
             .fetch_optional(&pool)
-            .await?;
+            .await
+            .map_err(|_| StoreError::State("this node store has no vault"))?;
         let header: Vec<u8> = row
             .ok_or(StoreError::State("this node store has no vault"))?
             .try_get("header")?;
         let key = VaultKey::unlock(passphrase, &VaultHeader::from_bytes(&header)?)?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self {
             pool,
             key,

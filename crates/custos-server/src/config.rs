@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use custos_wire::control::CommitteeSpec;
 use custos_wire::NodePublicKey;
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +63,65 @@ impl ServerConfig {
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(Self::path(dir), text)
+    }
+
+    /// A server with no nodes enrolled yet.
+    pub fn empty(api_addr: &str, node_addr: &str, store_url: &str) -> Self {
+        Self {
+            api_addr: api_addr.to_owned(),
+            node_addr: node_addr.to_owned(),
+            store_url: store_url.to_owned(),
+            nodes: Vec::new(),
+            committee_id: "default".into(),
+            threshold: 0,
+            members: Vec::new(),
+            session_timeout_ms: 60_000,
+            aux_timeout_ms: 900_000,
+            presignature_target: 4,
+        }
+    }
+
+    /// Enrols `nodes` (as their operators handed them over) and forms the
+    /// committee from them in the given order. Refuses once a committee
+    /// exists: its members hold shares, and changing them is resharing.
+    pub fn enrol(
+        &mut self,
+        nodes: Vec<NodeEnrolment>,
+        threshold: u16,
+    ) -> Result<CommitteeSpec, String> {
+        if !self.members.is_empty() {
+            return Err("this server already has a committee".into());
+        }
+        let n = u16::try_from(nodes.len()).map_err(|_| "too many nodes".to_owned())?;
+        custos_tss::Committee::new(threshold, n).map_err(|e| e.to_string())?;
+        for (i, a) in nodes.iter().enumerate() {
+            if nodes.iter().skip(i + 1).any(|b| {
+                a.name == b.name
+                    || a.public_key == b.public_key
+                    || a.tls_fingerprint == b.tls_fingerprint
+            }) {
+                return Err(format!(
+                    "node {} is enrolled twice (name, key or certificate)",
+                    a.name
+                ));
+            }
+            a.tls_fingerprint
+                .parse::<custos_net::Fingerprint>()
+                .map_err(|e| format!("node {}: {e}", a.name))?;
+        }
+        self.members = nodes.iter().map(|e| e.public_key).collect();
+        self.threshold = threshold;
+        self.nodes = nodes;
+        Ok(self.committee())
+    }
+
+    /// The committee as nodes pin it.
+    pub fn committee(&self) -> CommitteeSpec {
+        CommitteeSpec {
+            id: self.committee_id.clone(),
+            threshold: self.threshold,
+            members: self.members.clone(),
+        }
     }
 
     /// Name of the node with this key.

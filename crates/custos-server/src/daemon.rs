@@ -65,6 +65,11 @@ pub fn init(dir: &Path, token: &str) -> Result<Fingerprint, ServerError> {
 /// Runs the server until the process is stopped.
 pub async fn run(dir: &Path) -> Result<(), ServerError> {
     let config = ServerConfig::load(dir)?;
+    if config.members.is_empty() {
+        return Err(ServerError::Setup(
+            "no nodes enrolled yet (custos server enrol)".into(),
+        ));
+    }
     let api_addr: SocketAddr = config
         .api_addr
         .parse()

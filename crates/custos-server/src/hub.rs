@@ -260,11 +260,7 @@ impl Hub {
     }
 
     fn spec(&self) -> CommitteeSpec {
-        CommitteeSpec {
-            id: self.config.committee_id.clone(),
-            threshold: self.config.threshold,
-            members: self.config.members.clone(),
-        }
+        self.config.committee()
     }
 
     /// Runs `kind` at `parties` and returns the session id and every party's outcome, or the

@@ -28,6 +28,25 @@ pub struct CommitteeSpec {
     pub members: Vec<NodePublicKey>,
 }
 
+impl CommitteeSpec {
+    /// SHA-256 over a domain tag, the id, the threshold and the members'
+    /// keys in order (hex): what the server operator reads out and each node
+    /// operator compares before pinning the committee.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"custos/committee/v1");
+        h.update((self.id.len() as u64).to_be_bytes());
+        h.update(self.id.as_bytes());
+        h.update(self.threshold.to_be_bytes());
+        h.update((self.members.len() as u64).to_be_bytes());
+        for m in &self.members {
+            h.update(m.0);
+        }
+        hex::encode(h.finalize())
+    }
+}
+
 /// What the server asks a node to run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JobKind {

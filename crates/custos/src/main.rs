@@ -78,6 +78,38 @@ enum Command {
 
 #[derive(Subcommand)]
 enum NodeCommand {
+    /// Create a node (multi-machine setup): channel key, TLS identity and
+    /// vault; writes DIR/enrolment.json for the server operator.
+    Init {
+        /// Node directory (created).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Node name.
+        #[arg(long)]
+        name: String,
+        /// Server's node address, host:port.
+        #[arg(long)]
+        server_addr: String,
+        /// Server's TLS fingerprint, as its operator read it out (`custos server init`).
+        #[arg(long)]
+        server_fingerprint: String,
+        /// File holding the vault passphrase (else $CUSTOS_NODE_PASSPHRASE, else a prompt).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Pin the committee (committee.json from `custos server enrol`) after
+    /// comparing its fingerprint with the one the server operator gave you.
+    Pin {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// committee.json.
+        #[arg(long)]
+        committee: PathBuf,
+        /// The committee fingerprint, as the server operator read it out.
+        #[arg(long)]
+        fingerprint: String,
+    },
     /// Run a node.
     Run {
         /// Node directory.
@@ -110,6 +142,35 @@ enum NodeCommand {
 
 #[derive(Subcommand)]
 enum ServerCommand {
+    /// Create a server (multi-machine setup): TLS identity, operator token
+    /// and server.json; prints the fingerprint node operators pin.
+    Init {
+        /// Server directory (created).
+        #[arg(long)]
+        dir: PathBuf,
+        /// REST API address (loopback only until the API has TLS).
+        #[arg(long, default_value = "127.0.0.1:8700")]
+        api_addr: String,
+        /// Address nodes connect to (mutual TLS).
+        #[arg(long, default_value = "0.0.0.0:8701")]
+        node_addr: String,
+        /// Store: sqlite:PATH (default DIR/server.db) or postgres://…
+        #[arg(long)]
+        store_url: Option<String>,
+    },
+    /// Enrol the nodes (their enrolment.json files, in committee order) and
+    /// form the committee; writes DIR/committee.json and prints its fingerprint.
+    Enrol {
+        /// Server directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Signing threshold.
+        #[arg(long)]
+        threshold: u16,
+        /// Enrolment files.
+        #[arg(required = true)]
+        enrolments: Vec<PathBuf>,
+    },
     /// Run the server.
     Run {
         /// Server directory.
@@ -226,6 +287,61 @@ fn run(cli: Cli) -> Result<()> {
                 .block_on(custos_node::daemon::run(&dir, pass.as_bytes()))
                 .map_err(Into::into)
         }
+        Command::Node(NodeCommand::Init {
+            dir,
+            name,
+            server_addr,
+            server_fingerprint,
+            passphrase_file,
+        }) => {
+            server_fingerprint
+                .parse::<custos_net::Fingerprint>()
+                .context("--server-fingerprint")?;
+            if dir.join(custos_node::daemon::DB_FILE).exists() {
+                bail!("{} already holds a node", dir.display());
+            }
+            let pass = passphrase(passphrase_file)?;
+            let enrolment = runtime()?.block_on(custos_node::daemon::init(
+                &dir,
+                &name,
+                pass.as_bytes(),
+                custos_node::vault::KdfParams::default(),
+            ))?;
+            custos_node::config::NodeConfig::unpinned(
+                &enrolment,
+                &server_addr,
+                &server_fingerprint,
+            )
+            .save(&dir)?;
+            let text = serde_json::to_string_pretty(&enrolment)?;
+            std::fs::write(dir.join("enrolment.json"), &text)?;
+            println!("{text}");
+            eprintln!(
+                "Hand {} to the server operator; then pin the committee with `custos node pin`.",
+                dir.join("enrolment.json").display()
+            );
+            Ok(())
+        }
+        Command::Node(NodeCommand::Pin {
+            dir,
+            committee,
+            fingerprint,
+        }) => {
+            let spec: custos_wire::control::CommitteeSpec =
+                serde_json::from_str(&std::fs::read_to_string(&committee)?)
+                    .context("committee file")?;
+            let mut config = custos_node::config::NodeConfig::load(&dir)?;
+            config.pin(&spec, &fingerprint)?;
+            config.save(&dir)?;
+            println!(
+                "pinned committee {} ({}-of-{}); this node is member {}",
+                spec.id,
+                spec.threshold,
+                spec.members.len(),
+                config.index
+            );
+            Ok(())
+        }
         Command::Node(NodeCommand::Journal { dir }) => {
             let entries = runtime()?.block_on(custos_node::store::read_journal(
                 &dir.join(custos_node::daemon::DB_FILE),
@@ -252,6 +368,55 @@ fn run(cli: Cli) -> Result<()> {
                     &primes,
                 ))
                 .map_err(Into::into)
+        }
+        Command::Server(ServerCommand::Init {
+            dir,
+            api_addr,
+            node_addr,
+            store_url,
+        }) => {
+            if custos_server::config::ServerConfig::path(&dir).exists() {
+                bail!("{} already holds a server", dir.display());
+            }
+            let mut token = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut token);
+            let fingerprint = custos_server::daemon::init(&dir, &hex::encode(token))?;
+            let store_url =
+                store_url.unwrap_or_else(|| format!("sqlite:{}", dir.join("server.db").display()));
+            custos_server::config::ServerConfig::empty(&api_addr, &node_addr, &store_url)
+                .save(&dir)?;
+            println!("server TLS fingerprint: {fingerprint}");
+            eprintln!(
+                "Give it to each node operator (custos node init --server-fingerprint); operator token in {}.",
+                dir.join(custos_server::daemon::TOKEN_FILE).display()
+            );
+            Ok(())
+        }
+        Command::Server(ServerCommand::Enrol {
+            dir,
+            threshold,
+            enrolments,
+        }) => {
+            let mut config = custos_server::config::ServerConfig::load(&dir)?;
+            let nodes = enrolments
+                .iter()
+                .map(|f| -> Result<custos_server::config::NodeEnrolment> {
+                    serde_json::from_str(&std::fs::read_to_string(f)?)
+                        .with_context(|| format!("enrolment {}", f.display()))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let committee = config.enrol(nodes, threshold).map_err(anyhow::Error::msg)?;
+            config.save(&dir)?;
+            std::fs::write(
+                dir.join("committee.json"),
+                serde_json::to_string_pretty(&committee)?,
+            )?;
+            println!("committee fingerprint: {}", committee.fingerprint());
+            eprintln!(
+                "Give {} and this fingerprint to each node operator (custos node pin).",
+                dir.join("committee.json").display()
+            );
+            Ok(())
         }
         Command::Server(ServerCommand::Run { dir }) => runtime()?
             .block_on(custos_server::daemon::run(&dir))

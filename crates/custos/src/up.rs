@@ -71,40 +71,37 @@ pub(crate) async fn init(data: &Path, n: u16, t: u16) -> Result<()> {
         .await?;
         enrolments.push(e);
     }
-    let members: Vec<_> = enrolments.iter().map(|e| e.public_key).collect();
+    let mut server = ServerConfig::empty(
+        &format!("127.0.0.1:{api_port}"),
+        &format!("127.0.0.1:{node_port}"),
+        &format!("sqlite:{}", server_dir.join("server.db").display()),
+    );
+    let committee = server
+        .enrol(
+            enrolments
+                .iter()
+                .map(|e| NodeEnrolment {
+                    name: e.name.clone(),
+                    public_key: e.public_key,
+                    tls_fingerprint: e.tls_fingerprint.clone(),
+                })
+                .collect(),
+            t,
+        )
+        .map_err(anyhow::Error::msg)?;
+    server.save(&server_dir)?;
+    // One machine, one operator: the committee is pinned directly, with the
+    // same check the manual path (`custos node pin`) makes.
     for (i, e) in enrolments.iter().enumerate() {
-        NodeConfig {
-            name: e.name.clone(),
-            index: i as u16,
-            public_key: e.public_key,
-            server_addr: format!("127.0.0.1:{node_port}"),
-            server_fingerprint: server_pin.to_string(),
-            threshold: t,
-            members: members.clone(),
-            message_timeout_ms: 30_000,
-        }
-        .save(&data.join(format!("node-{i}")))?;
+        let dir = data.join(format!("node-{i}"));
+        let mut config = NodeConfig::unpinned(
+            e,
+            &format!("127.0.0.1:{node_port}"),
+            &server_pin.to_string(),
+        );
+        config.pin(&committee, &committee.fingerprint())?;
+        config.save(&dir)?;
     }
-    ServerConfig {
-        api_addr: format!("127.0.0.1:{api_port}"),
-        node_addr: format!("127.0.0.1:{node_port}"),
-        store_url: format!("sqlite:{}", server_dir.join("server.db").display()),
-        nodes: enrolments
-            .iter()
-            .map(|e| NodeEnrolment {
-                name: e.name.clone(),
-                public_key: e.public_key,
-                tls_fingerprint: e.tls_fingerprint.clone(),
-            })
-            .collect(),
-        committee_id: "default".into(),
-        threshold: t,
-        members,
-        session_timeout_ms: 60_000,
-        aux_timeout_ms: 900_000,
-        presignature_target: 4,
-    }
-    .save(&server_dir)?;
     let cluster =
         json!({ "api_url": format!("http://127.0.0.1:{api_port}"), "nodes": n, "threshold": t });
     std::fs::write(

@@ -548,6 +548,18 @@ fn cluster_end_to_end() {
     // Wrong passphrase: a clear error at start, and the vault file untouched.
     c.stop_node(0);
     let db = c.node_dir(0).join("node.db");
+    // The node was killed: fold its write-ahead log into the file first, so
+    // the comparison below sees every byte of the store.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
+            .await
+            .unwrap();
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
     let before = std::fs::read(&db).unwrap();
     std::fs::write(c.data.join("wrong-pass"), "not the passphrase at all").unwrap();
     let out = Command::new(EXE)
@@ -676,6 +688,241 @@ fn cluster_end_to_end() {
                     "secret material found in {name}"
                 );
             }
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `custos` with extra environment; (success, stdout, stderr).
+fn custos_env(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let out = Command::new(EXE)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The multi-machine path without `custos up`: each operator runs their own
+/// step, and trust is established only by fingerprints compared out of band.
+#[test]
+fn manual_enrolment_by_separate_operators() {
+    let d = std::env::temp_dir().join(format!("custos-enrol-{}", std::process::id()));
+    std::fs::remove_dir_all(&d).ok();
+    std::fs::create_dir_all(&d).unwrap();
+    let mut children = Procs(Vec::new());
+    let path = |p: &str| d.join(p).display().to_string();
+    std::fs::write(d.join("pass"), "an operator passphrase").unwrap();
+    let (api, nodes_port) = (free_port(), free_port());
+    let (api_addr, node_addr) = (
+        format!("127.0.0.1:{api}"),
+        format!("127.0.0.1:{nodes_port}"),
+    );
+
+    // Server operator.
+    let (ok, out, err) = custos_env(
+        &[
+            "server",
+            "init",
+            "--dir",
+            &path("server"),
+            "--api-addr",
+            &api_addr,
+            "--node-addr",
+            &node_addr,
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    let server_fp = out
+        .trim()
+        .strip_prefix("server TLS fingerprint: ")
+        .unwrap()
+        .to_owned();
+    let (ok, _, err) = custos_env(&["server", "run", "--dir", &path("server")], &[]);
+    assert!(!ok && err.contains("no nodes enrolled yet"), "{err}");
+
+    // Node operators (c will try to join without being enrolled).
+    for name in ["a", "b", "c"] {
+        let (ok, out, err) = custos_env(
+            &[
+                "node",
+                "init",
+                "--dir",
+                &path(name),
+                "--name",
+                &format!("node-{name}"),
+                "--server-addr",
+                &node_addr,
+                "--server-fingerprint",
+                &server_fp,
+                "--passphrase-file",
+                &path("pass"),
+            ],
+            &[],
+        );
+        assert!(ok, "{err}");
+        assert!(out.contains("tls_fingerprint"), "{out}");
+    }
+    let (ok, _, err) = custos_env(
+        &[
+            "node",
+            "run",
+            "--dir",
+            &path("a"),
+            "--passphrase-file",
+            &path("pass"),
+        ],
+        &[],
+    );
+    assert!(!ok && err.contains("no committee pinned yet"), "{err}");
+
+    // Server operator enrols a and b as a 2-of-2 committee.
+    let (ok, out, err) = custos_env(
+        &[
+            "server",
+            "enrol",
+            "--dir",
+            &path("server"),
+            "--threshold",
+            "2",
+            &path("a/enrolment.json"),
+            &path("b/enrolment.json"),
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    let committee_fp = out
+        .trim()
+        .strip_prefix("committee fingerprint: ")
+        .unwrap()
+        .to_owned();
+    let committee = path("server/committee.json");
+
+    // Pinning checks the fingerprint and membership.
+    let pin = |node: &str, fp: &str| {
+        custos_env(
+            &[
+                "node",
+                "pin",
+                "--dir",
+                &path(node),
+                "--committee",
+                &committee,
+                "--fingerprint",
+                fp,
+            ],
+            &[],
+        )
+    };
+    let (ok, _, err) = pin("a", &"00".repeat(32));
+    assert!(!ok && err.contains("committee fingerprint is"), "{err}");
+    let (ok, _, err) = pin("c", &committee_fp);
+    assert!(!ok && err.contains("not a member"), "{err}");
+    for node in ["a", "b"] {
+        let (ok, out, err) = pin(node, &committee_fp);
+        assert!(
+            ok && out.contains("pinned committee default (2-of-2)"),
+            "{out}{err}"
+        );
+    }
+    // c's operator pins the committee by hand anyway; the server must still refuse it.
+    let mut c_config: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("c/node.json")).unwrap()).unwrap();
+    let spec: Value = serde_json::from_str(&std::fs::read_to_string(&committee).unwrap()).unwrap();
+    c_config["members"] = spec["members"].clone();
+    c_config["threshold"] = 2.into();
+    std::fs::write(d.join("c/node.json"), c_config.to_string()).unwrap();
+
+    let spawn = |args: &[&str], name: &str| {
+        Command::new(EXE)
+            .args(args)
+            .stdout(log(&d, name))
+            .stderr(log(&d, name))
+            .spawn()
+            .unwrap()
+    };
+    children.0.push(spawn(
+        &["server", "run", "--dir", &path("server")],
+        "server",
+    ));
+    for node in ["a", "b", "c"] {
+        children.0.push(spawn(
+            &[
+                "node",
+                "run",
+                "--dir",
+                &path(node),
+                "--passphrase-file",
+                &path("pass"),
+            ],
+            node,
+        ));
+    }
+    let token = std::fs::read_to_string(d.join("server/operator-token")).unwrap();
+    let url = format!("http://{api_addr}");
+    let env = [
+        ("CUSTOS_API_URL", url.as_str()),
+        ("CUSTOS_TOKEN", token.trim()),
+    ];
+    let start = Instant::now();
+    loop {
+        if let Some(h) = http_get(&format!("{url}/v1/health")) {
+            if serde_json::from_str::<Value>(&h).unwrap()["ready"] == true {
+                break;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "nodes did not connect"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (ok, out, err) = custos_env(&["wallet", "create", "--scheme", "ed25519", "--json"], &env);
+    assert!(ok, "{err}");
+    let wallet: Value = serde_json::from_str(out.trim()).unwrap();
+    let (ok, out, err) = custos_env(
+        &[
+            "sign",
+            "--wallet",
+            wallet["id"].as_str().unwrap(),
+            "--message-hex",
+            "aa55",
+            "--json",
+        ],
+        &env,
+    );
+    assert!(ok, "{err}");
+    check_signature(&serde_json::from_str(out.trim()).unwrap(), "ed25519");
+    let server_log = std::fs::read_to_string(d.join("server.log")).unwrap();
+    assert!(
+        server_log.contains("refused connection from"),
+        "{server_log}"
+    );
+    assert!(!server_log.contains("node-c connected"), "{server_log}");
+    drop(children);
+    std::fs::remove_dir_all(&d).ok();
+}
+
+/// Child processes killed when the test ends, also on a failed assertion.
+struct Procs(Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 }
