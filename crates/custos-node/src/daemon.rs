@@ -388,7 +388,10 @@ async fn wait_for_primes(node: &Node, session: [u8; 32], out: &mpsc::Sender<Node
         let ready = node.primes_ready.load(Ordering::Relaxed);
         if last != Some(ready) {
             last = Some(ready);
-            let note = format!("generating safe primes: {ready} of 2 ready");
+            let note = format!(
+                "generating safe primes: {ready} of {} ready",
+                SafePrimes::COUNT
+            );
             let _ = out.send(NodeMessage::Progress { session, note }).await;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;

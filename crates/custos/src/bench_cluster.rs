@@ -240,7 +240,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Ok(())
     })();
     rt.block_on(async {
-        for c in children.iter_mut() {
+        // Nodes first, so none reconnects to a stopped server.
+        for c in children.iter_mut().rev() {
             let _ = c.kill().await;
         }
     });
