@@ -29,6 +29,7 @@ pub mod bitcoin;
 pub mod error;
 pub mod ethereum;
 pub mod intent;
+pub mod psbt;
 pub mod solana;
 
 pub use error::ChainError;

@@ -53,7 +53,12 @@ impl Wallet {
 
     /// Nodes 0 and 1 sign each payload at the intent's account path.
     pub fn sign(&self, intent: &TransferIntent, payloads: &[Payload]) -> Vec<Vec<u8>> {
-        let path: DerivationPath = intent.path().parse().unwrap();
+        self.sign_at(intent.account, payloads)
+    }
+
+    /// Nodes 0 and 1 sign each payload with the key at `m/0/account`.
+    pub fn sign_at(&self, account: u32, payloads: &[Payload]) -> Vec<Vec<u8>> {
+        let path: DerivationPath = format!("m/0/{account}").parse().unwrap();
         payloads
             .iter()
             .map(|p| {

@@ -2,6 +2,7 @@
 //! chain checked by each chain's own verifier, and refused intents.
 
 mod common;
+mod psbt;
 mod refusals;
 mod transfers;
 mod vectors;

@@ -28,7 +28,7 @@ fn utxo(byte: u8, vout: u32, value: u64) -> Utxo {
 }
 
 /// Every input of `raw` passes libbitcoinconsensus with its prevout.
-fn consensus_verify(raw_hex: &str, prevouts: &[(Vec<u8>, u64)]) {
+pub fn consensus_verify(raw_hex: &str, prevouts: &[(Vec<u8>, u64)]) {
     let tx = hex::decode(raw_hex).unwrap();
     let utxos: Vec<bitcoinconsensus::Utxo> = prevouts
         .iter()
