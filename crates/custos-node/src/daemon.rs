@@ -345,11 +345,25 @@ async fn load_input(node: &Node, job: &Job) -> Result<JobInput, String> {
             }
             Ok(JobInput::Aux(aux))
         }
-        JobKind::Sign { key_id, .. } | JobKind::Presign { key_id, .. } => {
+        JobKind::Sign { key_id, .. }
+        | JobKind::Presign { key_id, .. }
+        | JobKind::SignPsbt { key_id, .. } => {
             let aux = aux.await?;
             load_share(v, key_id, aux.as_ref())
                 .await
                 .map(|s| JobInput::Share(Box::new(s)))
+        }
+        JobKind::SignTransfer { key_id, intent, .. } => {
+            let aux = aux.await?;
+            let share = load_share(v, key_id, aux.as_ref()).await?;
+            // Each request is signed once: recorded before any signing.
+            let intent =
+                custos_chains::TransferIntent::from_bytes(intent).map_err(|e| e.to_string())?;
+            let hash = intent.hash().map_err(|e| e.to_string())?;
+            v.claim_request(intent.request_id, hash, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(JobInput::Share(Box::new(share)))
         }
         JobKind::SignPresigned {
             key_id,
@@ -455,6 +469,9 @@ async fn store_output(node: &Node, out: JobOutput) -> Result<Outcome, String> {
                 id: hex::encode(p.id()),
             })
         }
+        JobOutput::Signatures(sigs) => Ok(Outcome::Signatures {
+            signatures: sigs.iter().map(|s| hex::encode(&s.bytes)).collect(),
+        }),
         JobOutput::Signature(sig) => Ok(Outcome::Signature {
             signature: hex::encode(sig.bytes),
         }),
@@ -513,6 +530,36 @@ fn journal_entry(job: &Job) -> JournalEntry {
                 "path": path,
                 "message_sha256": digest(message),
                 "hash_at_node": sha256,
+            }),
+        ),
+        JobKind::SignTransfer {
+            key_id,
+            signers,
+            intent,
+            ..
+        } => {
+            let parsed = custos_chains::TransferIntent::from_bytes(intent).ok();
+            (
+                Some(key_id.clone()),
+                serde_json::json!({
+                    "signers": signers,
+                    "intent_sha256": parsed.as_ref().and_then(|i| i.hash().ok()).map(hex::encode),
+                    "intent": parsed,
+                }),
+            )
+        }
+        JobKind::SignPsbt {
+            key_id,
+            signers,
+            network,
+            psbt,
+            ..
+        } => (
+            Some(key_id.clone()),
+            serde_json::json!({
+                "signers": signers,
+                "network": network,
+                "psbt_sha256": digest(psbt),
             }),
         ),
         JobKind::Presign { key_id, signers } => (

@@ -38,6 +38,8 @@ pub enum JobOutput {
     Presignature(Box<Presignature>),
     /// A signature.
     Signature(custos_tss::Signature),
+    /// One signature per payload of a transfer or PSBT.
+    Signatures(Vec<custos_tss::Signature>),
 }
 
 /// Why a job failed at this node.
@@ -64,6 +66,16 @@ pub enum JobError {
         after: Duration,
         /// Peers that sent fewer messages than the most active peer.
         waiting_for: Vec<PartyIndex>,
+    },
+    /// The intent or PSBT was refused.
+    #[error(transparent)]
+    Chain(#[from] custos_chains::ChainError),
+    /// What the server says will be signed is not what this node built
+    /// from the intent: nothing is signed.
+    #[error("the server's payload {index} differs from the one this node built from the request; refusing to sign")]
+    PayloadMismatch {
+        /// First differing payload (or the count, if the counts differ).
+        index: usize,
     },
     /// The server connection closed or the job was aborted.
     #[error("aborted: {0}")]
@@ -269,8 +281,114 @@ pub fn run_job(
                 .map(JobOutput::Signature)
                 .map_err(finish)
         }
+        (
+            JobKind::SignTransfer {
+                key_id,
+                signers,
+                intent,
+                payloads,
+            },
+            JobInput::Share(share),
+        ) => {
+            check_share(&share, key_id, committee)?;
+            let intent = custos_chains::TransferIntent::from_bytes(intent)?;
+            if intent.key_id != *key_id {
+                return Err(JobError::Input("the intent names another key"));
+            }
+            let path: DerivationPath = intent.path().parse().map_err(custos_tss::Error::from)?;
+            let account = custos_chains::AccountKey {
+                scheme: share.scheme(),
+                public_key: share.public_key(&path)?,
+            };
+            let unsigned = custos_chains::build(&intent, &account)?;
+            let work: Vec<(DerivationPath, Vec<u8>)> = unsigned
+                .payloads
+                .iter()
+                .map(|p| (path.clone(), p.message().to_vec()))
+                .collect();
+            sign_all(&share, sid, signers, &work, payloads, &mut transport, rng)
+        }
+        (
+            JobKind::SignPsbt {
+                key_id,
+                signers,
+                network,
+                psbt,
+                payloads,
+            },
+            JobInput::Share(share),
+        ) => {
+            check_share(&share, key_id, committee)?;
+            let network: custos_chains::intent::BitcoinNetwork = network.parse()?;
+            let psbt = custos_chains::psbt::parse(psbt)?;
+            let key_at = |a: u32| -> Result<custos_chains::AccountKey, custos_chains::ChainError> {
+                let path: DerivationPath = format!("m/0/{a}")
+                    .parse()
+                    .map_err(|_| custos_chains::ChainError::Key("account path"))?;
+                Ok(custos_chains::AccountKey {
+                    scheme: share.scheme(),
+                    public_key: share
+                        .public_key(&path)
+                        .map_err(|_| custos_chains::ChainError::Key("account key"))?,
+                })
+            };
+            let planned = custos_chains::psbt::plan(&psbt, network, key_at)?;
+            let work = planned
+                .iter()
+                .map(|p| {
+                    let path: DerivationPath = format!("m/0/{}", p.account)
+                        .parse()
+                        .map_err(custos_tss::Error::from)?;
+                    Ok((path, p.payload.message().to_vec()))
+                })
+                .collect::<Result<Vec<_>, JobError>>()?;
+            sign_all(&share, sid, signers, &work, payloads, &mut transport, rng)
+        }
         _ => Err(JobError::Input("job kind and input disagree")),
     }
+}
+
+/// Signs every `(path, message)` this node built, after checking them
+/// against what the server claims, all at once over one channel; each
+/// signing gets its own session id.
+fn sign_all<F: FnMut(Frame) -> Result<(), String>>(
+    share: &KeyShare,
+    sid: &[u8; 32],
+    signers: &[PartyIndex],
+    work: &[(DerivationPath, Vec<u8>)],
+    claimed: &[Vec<u8>],
+    transport: &mut NodeTransport<'_, F>,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<JobOutput, JobError> {
+    if let Some(index) =
+        (0..work.len().max(claimed.len())).find(|&i| work.get(i).map(|w| &w.1) != claimed.get(i))
+    {
+        return Err(JobError::PayloadMismatch { index });
+    }
+    let sessions = work
+        .iter()
+        .enumerate()
+        .map(|(k, (path, message))| {
+            let sub = sub_session(sid, k);
+            custos_tss::sign(share, &sub, signers, path, message, rng)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    custos_tss::driver::drive_all(sessions, transport)
+        .map(JobOutput::Signatures)
+        .map_err(|e| match e {
+            DriveError::Protocol(p) => JobError::Protocol(p),
+            DriveError::Transport(t) => t,
+        })
+}
+
+/// Session id of the `k`-th signing inside one job.
+fn sub_session(sid: &[u8; 32], k: usize) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"custos/sub-session/v1");
+    h.update(sid);
+    h.update((k as u64).to_be_bytes());
+    h.finalize().into()
 }
 
 fn check_share(share: &KeyShare, key_id: &str, committee: Committee) -> Result<(), JobError> {

@@ -36,6 +36,9 @@ pub enum StoreError {
     /// The presignature was consumed before; it is never used twice.
     #[error("presignature {0} was used before; refusing to use it again")]
     PresignatureUsed(String),
+    /// The transfer request was signed (or attempted) before.
+    #[error("request {0} was signed before; refusing to sign it again")]
+    RequestSigned(String),
     /// No such entry.
     #[error("{0} not found")]
     NotFound(String),
@@ -272,6 +275,33 @@ impl NodeVault {
             .await?;
         tx.commit().await?;
         Ok(plaintext)
+    }
+
+    /// Records that the transfer request `request_id` is being signed;
+    /// refuses one signed (or attempted) before, so a replayed request never
+    /// gets a second signature from this node.
+    pub async fn claim_request(
+        &self,
+        request_id: [u8; 16],
+        intent_hash: [u8; 32],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let id = hex::encode(request_id);
+        sqlx::query(
+            "INSERT INTO signed_requests (request_id, intent_hash, at) VALUES ($1, $2, $3)",
+        )
+        .bind(&id)
+        .bind(hex::encode(intent_hash))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::RequestSigned(id.clone())
+            }
+            _ => StoreError::Db(e),
+        })?;
+        Ok(())
     }
 
     /// Number of presignatures stored (not yet used) for any key.

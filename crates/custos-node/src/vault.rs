@@ -278,7 +278,9 @@ impl VaultKey {
     }
 
     fn cipher(&self) -> XChaCha20Poly1305 {
-        XChaCha20Poly1305::new(self.key.as_ref().into())
+        // A reference conversion: the key is not copied out of its Zeroizing box.
+        let key: &chacha20poly1305::Key = (&*self.key).into();
+        XChaCha20Poly1305::new(key)
     }
 
     fn seal_raw(

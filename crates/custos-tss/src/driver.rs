@@ -50,6 +50,66 @@ pub fn drive<O, T: Transport>(
     }
 }
 
+/// Runs several independent sessions of this party over one `transport`
+/// at once (e.g. one signing per transaction input), routing each incoming
+/// envelope by its execution id. An envelope for none of them means the
+/// sender runs something else (another message to sign, another key): the
+/// run stops with `ExecutionIdMismatch` naming the sender.
+pub fn drive_all<O, T: Transport>(
+    sessions: Vec<Session<O>>,
+    transport: &mut T,
+) -> Result<Vec<O>, DriveError<T::Error>> {
+    let ids: Vec<_> = sessions.iter().map(Session::execution_id).collect();
+    let mut running: Vec<Option<Session<O>>> = sessions.into_iter().map(Some).collect();
+    let mut outputs: Vec<Option<O>> = running.iter().map(|_| None).collect();
+    loop {
+        let mut waiting = false;
+        for (slot, out) in running.iter_mut().zip(outputs.iter_mut()) {
+            let Some(session) = slot else { continue };
+            loop {
+                match session.poll()? {
+                    Step::Send(envs) => {
+                        for env in envs {
+                            transport.send(env).map_err(DriveError::Transport)?;
+                        }
+                    }
+                    Step::Wait => {
+                        waiting = true;
+                        break;
+                    }
+                    Step::Done(o) => {
+                        *out = Some(o);
+                        *slot = None;
+                        break;
+                    }
+                }
+            }
+        }
+        if !waiting {
+            return outputs
+                .into_iter()
+                .map(|o| o.ok_or(Error::Bug("session ended without output").into()))
+                .collect();
+        }
+        let env = transport.recv().map_err(DriveError::Transport)?;
+        let target = ids
+            .iter()
+            .position(|id| *id == env.execution_id)
+            .and_then(|i| running.get_mut(i))
+            .and_then(Option::as_mut);
+        match target {
+            Some(session) => session.handle(env)?,
+            None => {
+                return Err(Error::Misbehaved {
+                    from: env.from,
+                    kind: crate::error::Misbehaviour::ExecutionIdMismatch,
+                }
+                .into())
+            }
+        }
+    }
+}
+
 /// Runs all `sessions` in this thread, delivering every envelope unchanged.
 pub fn simulate<O>(sessions: Vec<Session<O>>) -> Vec<Result<O, Error>> {
     simulate_with(sessions, |env| vec![env])

@@ -92,6 +92,34 @@ pub enum JobKind {
         /// The message to hash and sign.
         message: Vec<u8>,
     },
+    /// Sign a transfer: each node decodes the intent, builds the
+    /// transaction and its signing payloads itself, checks them against
+    /// `payloads` (what the server says it will assemble) and signs each
+    /// payload with the key at the intent's account.
+    SignTransfer {
+        /// Key id (hex).
+        key_id: String,
+        /// Exactly `t` signers.
+        signers: Vec<PartyIndex>,
+        /// Canonical `custos_chains::TransferIntent` bytes.
+        intent: Vec<u8>,
+        /// The server's view of what is signed, one entry per signature.
+        payloads: Vec<Vec<u8>>,
+    },
+    /// Sign a wallet's inputs of a PSBT: each node finds them and computes
+    /// their sighashes itself.
+    SignPsbt {
+        /// Key id (hex).
+        key_id: String,
+        /// Exactly `t` signers.
+        signers: Vec<PartyIndex>,
+        /// Bitcoin network (`mainnet` | `testnet` | `signet` | `regtest`).
+        network: String,
+        /// The PSBT (binary).
+        psbt: Vec<u8>,
+        /// The server's view of what is signed, one entry per signature.
+        payloads: Vec<Vec<u8>>,
+    },
 }
 
 impl JobKind {
@@ -100,7 +128,9 @@ impl JobKind {
         match self {
             JobKind::Sign { signers, .. }
             | JobKind::Presign { signers, .. }
-            | JobKind::SignPresigned { signers, .. } => Some(signers),
+            | JobKind::SignPresigned { signers, .. }
+            | JobKind::SignTransfer { signers, .. }
+            | JobKind::SignPsbt { signers, .. } => Some(signers),
             JobKind::AuxInfo | JobKind::Keygen { .. } => None,
         }
     }
@@ -113,6 +143,8 @@ impl JobKind {
             JobKind::Sign { .. } => "sign",
             JobKind::Presign { .. } => "presign",
             JobKind::SignPresigned { .. } => "sign-presigned",
+            JobKind::SignTransfer { .. } => "sign-transfer",
+            JobKind::SignPsbt { .. } => "sign-psbt",
         }
     }
 }
@@ -153,6 +185,11 @@ pub enum Outcome {
     Presignature {
         /// Presignature id (hex), equal at every signer.
         id: String,
+    },
+    /// One signature per payload of a transfer or PSBT, in order.
+    Signatures {
+        /// Encoded signatures (hex).
+        signatures: Vec<String>,
     },
     /// Signature made.
     Signature {

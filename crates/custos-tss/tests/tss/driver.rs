@@ -126,3 +126,71 @@ fn transport_failure_is_reported() {
         Err(DriveError::Transport("no such peer"))
     ));
 }
+
+/// Runs three signings per party at once over one transport (one per
+/// transaction input); a party that signs something else in one of them
+/// makes the others stop with `ExecutionIdMismatch` naming it.
+fn sign_many_over_threads(t: u16, n: u16, liar: Option<u16>) -> Vec<Result<Vec<Vec<u8>>, String>> {
+    let shares: Vec<Vec<u8>> = crate::common::dkg(Scheme::Ed25519, t, n)
+        .iter()
+        .map(|s| s.to_bytes().unwrap().to_vec())
+        .collect();
+    let signers: Vec<u16> = (0..t).collect();
+    let sids: Vec<[u8; 32]> = (0..3).map(|_| session_id()).collect();
+    let handles: Vec<_> = network(&signers)
+        .into_iter()
+        .zip(signers.clone())
+        .map(|(mut tr, i)| {
+            let blob = shares[usize::from(i)].clone();
+            let (signers, sids) = (signers.clone(), sids.clone());
+            std::thread::spawn(move || {
+                let share = KeyShare::from_bytes(&blob, None).unwrap();
+                let sessions = sids
+                    .iter()
+                    .enumerate()
+                    .map(|(k, sid)| {
+                        let mut m = vec![k as u8; 8];
+                        if Some(i) == liar && k == 2 {
+                            m[0] ^= 0xff;
+                        }
+                        custos_tss::sign(
+                            &share,
+                            sid,
+                            &signers,
+                            &DerivationPath::root(),
+                            &m,
+                            &mut OsRng,
+                        )
+                        .unwrap()
+                    })
+                    .collect();
+                custos_tss::driver::drive_all(sessions, &mut tr)
+                    .map(|sigs| sigs.into_iter().map(|s| s.bytes).collect())
+                    .map_err(|e| e.to_string())
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+#[test]
+fn drive_all_runs_several_signings_at_once() {
+    let results = sign_many_over_threads(3, 3, None);
+    let first = results[0].as_ref().unwrap();
+    assert_eq!(first.len(), 3);
+    for r in &results {
+        assert_eq!(
+            r.as_ref().unwrap(),
+            first,
+            "every signer outputs the same signatures"
+        );
+    }
+    let results = sign_many_over_threads(3, 3, Some(1));
+    let named = results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .filter(|e| e.contains("party 1") && e.contains("execution id"))
+        .count();
+    assert!(named >= 1, "{results:?}");
+    assert!(results.iter().all(|r| r.is_err()), "{results:?}");
+}
