@@ -25,7 +25,7 @@ use crate::workflow::{self, FlowError};
 /// Shared state of the API.
 #[derive(Clone)]
 pub struct Api {
-    hub: Arc<Hub>,
+    pub(crate) hub: Arc<Hub>,
     token: Arc<String>,
 }
 
@@ -36,7 +36,7 @@ pub struct ApiError {
     pub error: String,
 }
 
-struct Failure(StatusCode, String);
+pub(crate) struct Failure(pub(crate) StatusCode, pub(crate) String);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
@@ -190,6 +190,9 @@ pub struct PresignPool {
         health,
         running_sessions,
         create_wallet,
+        crate::api_chains::address,
+        crate::api_chains::transfer,
+        crate::api_chains::psbt,
         list_wallets,
         get_wallet,
         sign,
@@ -207,7 +210,13 @@ pub struct PresignPool {
         PresignRequest,
         PresignPool,
         RunningSession,
-        NodeProgress
+        NodeProgress,
+        crate::api_chains::AddressResponse,
+        crate::api_chains::TransferRequest,
+        crate::api_chains::TransferResponse,
+        crate::api_chains::Prevout,
+        crate::api_chains::PsbtRequest,
+        crate::api_chains::PsbtResponse
     ))
 )]
 struct ApiDoc;
@@ -230,6 +239,12 @@ pub fn router(hub: Arc<Hub>, token: String) -> Router {
         .route("/v1/wallets", post(create_wallet).get(list_wallets))
         .route("/v1/wallets/{id}", get(get_wallet))
         .route("/v1/wallets/{id}/signatures", post(sign))
+        .route("/v1/wallets/{id}/address", get(crate::api_chains::address))
+        .route(
+            "/v1/wallets/{id}/transfers",
+            post(crate::api_chains::transfer),
+        )
+        .route("/v1/wallets/{id}/psbt", post(crate::api_chains::psbt))
         .route(
             "/v1/wallets/{id}/presignatures",
             get(presignatures).post(add_presignatures),
@@ -237,7 +252,7 @@ pub fn router(hub: Arc<Hub>, token: String) -> Router {
         .with_state(state)
 }
 
-fn authorize(api: &Api, headers: &HeaderMap) -> Result<(), Failure> {
+pub(crate) fn authorize(api: &Api, headers: &HeaderMap) -> Result<(), Failure> {
     let given = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())

@@ -44,6 +44,10 @@ pub struct ServerConfig {
     /// while idle (0: no pool; signings without one run in full).
     #[serde(default)]
     pub presignature_target: u64,
+    /// Tokens transfers may move (ERC-20 contracts, SPL mints) with their
+    /// decimals; any other token is refused.
+    #[serde(default)]
+    pub tokens: Vec<custos_chains::intent::KnownToken>,
 }
 
 impl ServerConfig {
@@ -78,6 +82,7 @@ impl ServerConfig {
             session_timeout_ms: 60_000,
             aux_timeout_ms: 900_000,
             presignature_target: 4,
+            tokens: Vec::new(),
         }
     }
 

@@ -2,12 +2,16 @@
 //! build): the server plays the malicious relay of the threat model and the
 //! nodes must catch it. `CUSTOS_RELAY_FAULT=flip|replay|drop|reorder` picks
 //! one fault, applied in every session to the first (sender, recipient)
-//! stream the server sees.
+//! stream the server sees. `CUSTOS_JOB_FAULT=payload|intent` makes transfer
+//! jobs lie: `payload` states a different sighash than the intent gives;
+//! `intent` sends the last signer an intent for a larger amount (with the
+//! payloads that intent gives, so only the other nodes can notice).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use custos_tss::PartyIndex;
+use custos_wire::control::JobKind;
 use custos_wire::Frame;
 
 /// What the relay does to the chosen stream.
@@ -81,4 +85,56 @@ impl Faults {
             _ => vec![frame],
         }
     }
+}
+
+/// Transfer jobs as a lying server would send them (`CUSTOS_JOB_FAULT`).
+pub fn edit_transfer(
+    mut kind: JobKind,
+    intent: &custos_chains::TransferIntent,
+    wallet: &crate::store::WalletRecord,
+    signers: &[PartyIndex],
+) -> Result<(JobKind, BTreeMap<PartyIndex, JobKind>), crate::workflow::FlowError> {
+    let mut overrides = BTreeMap::new();
+    match std::env::var("CUSTOS_JOB_FAULT").ok().as_deref() {
+        Some("payload") => {
+            if let JobKind::SignTransfer { payloads, .. } = &mut kind {
+                if let Some(b) = payloads.first_mut().and_then(|p| p.first_mut()) {
+                    *b ^= 1;
+                }
+            }
+        }
+        Some("intent") => {
+            let mut other = intent.clone();
+            match &mut other.chain {
+                custos_chains::ChainIntent::Ethereum(e) => e.amount += 1,
+                custos_chains::ChainIntent::Bitcoin(b) => b.amount += 1,
+                custos_chains::ChainIntent::Solana(s) => s.amount += 1,
+            }
+            let key = crate::transfers::account_key(wallet, other.account)?;
+            let unsigned = custos_chains::build(&other, &key)?;
+            if let (
+                JobKind::SignTransfer {
+                    key_id, signers: s, ..
+                },
+                Some(&last),
+            ) = (&kind, signers.last())
+            {
+                overrides.insert(
+                    last,
+                    JobKind::SignTransfer {
+                        key_id: key_id.clone(),
+                        signers: s.clone(),
+                        intent: other.to_bytes()?,
+                        payloads: unsigned
+                            .payloads
+                            .iter()
+                            .map(|p| p.message().to_vec())
+                            .collect(),
+                    },
+                );
+            }
+        }
+        _ => {}
+    }
+    Ok((kind, overrides))
 }

@@ -273,6 +273,29 @@ impl Hub {
         wallet_id: Option<&str>,
         timeout: Duration,
     ) -> Result<(String, BTreeMap<PartyIndex, Outcome>), HubError> {
+        self.run_each(
+            kind,
+            BTreeMap::new(),
+            session_kind,
+            parties,
+            wallet_id,
+            timeout,
+        )
+        .await
+    }
+
+    /// Like [`Hub::run`], but the parties in `overrides` get their own job
+    /// (fault-injection builds use it to play a server that tells nodes
+    /// different things; nodes must then refuse or abort).
+    pub async fn run_each(
+        &self,
+        kind: JobKind,
+        overrides: BTreeMap<PartyIndex, JobKind>,
+        session_kind: SessionKind,
+        parties: &[PartyIndex],
+        wallet_id: Option<&str>,
+        timeout: Duration,
+    ) -> Result<(String, BTreeMap<PartyIndex, Outcome>), HubError> {
         let members: BTreeMap<PartyIndex, NodePublicKey> = parties
             .iter()
             .filter_map(|&p| self.config.members.get(usize::from(p)).map(|k| (p, *k)))
@@ -325,7 +348,7 @@ impl Hub {
                 session,
                 committee: self.spec(),
                 me: p,
-                kind: kind.clone(),
+                kind: overrides.get(&p).unwrap_or(&kind).clone(),
             };
             let _ = tx.send(ServerMessage::Start(job)).await;
         }

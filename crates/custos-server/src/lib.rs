@@ -17,10 +17,12 @@
 #![warn(missing_docs)]
 
 pub mod api;
+mod api_chains;
 pub mod config;
 pub mod daemon;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 pub mod hub;
 pub mod store;
+pub mod transfers;
 pub mod workflow;

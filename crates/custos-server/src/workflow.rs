@@ -32,21 +32,21 @@ pub enum FlowError {
     Store(#[from] StoreError),
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
 
-fn random_id() -> String {
+pub(crate) fn random_id() -> String {
     let mut b = [0u8; 8];
     OsRng.fill_bytes(&mut b);
     hex::encode(b)
 }
 
 /// The single value every node must have reported.
-fn agreed<T: PartialEq + Clone>(
+pub(crate) fn agreed<T: PartialEq + Clone>(
     outcomes: &BTreeMap<PartyIndex, Outcome>,
     pick: impl Fn(&Outcome) -> Option<T>,
 ) -> Result<T, HubError> {
@@ -190,6 +190,26 @@ fn subsets(from: &[PartyIndex], t: usize) -> Vec<Vec<PartyIndex>> {
     }
     go(from, t, &mut Vec::new(), &mut out);
     out
+}
+
+/// `explicit` checked, or the first `t` connected members.
+pub(crate) async fn choose_signers(
+    hub: &Hub,
+    explicit: Option<Vec<PartyIndex>>,
+) -> Result<Vec<PartyIndex>, FlowError> {
+    if let Some(s) = explicit {
+        return check_signers(hub, &s);
+    }
+    let t = usize::from(hub.config().threshold);
+    let up = connected(hub).await;
+    if up.len() < t {
+        return Err(HubError::Unavailable(format!(
+            "only {} of the {t} required nodes are connected",
+            up.len()
+        ))
+        .into());
+    }
+    Ok(up.into_iter().take(t).collect())
 }
 
 /// Checks an explicit signer set: exactly `t` distinct members.

@@ -122,6 +122,40 @@ impl Client {
         }
     }
 
+    pub fn address(
+        &self,
+        id: &str,
+        index: u32,
+        chain: Option<String>,
+        network: Option<String>,
+    ) -> Result<Value> {
+        let mut q = format!("index={index}");
+        for (k, v) in [("chain", chain), ("network", network)] {
+            if let Some(v) = v {
+                if !v.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    bail!("--{k} {v:?} is not a plain name");
+                }
+                q.push_str(&format!("&{k}={v}"));
+            }
+        }
+        self.call("GET", &format!("/v1/wallets/{id}/address?{q}"), None)
+    }
+
+    pub fn transfer(&self, id: &str, body: Value) -> Result<Value> {
+        self.call("POST", &format!("/v1/wallets/{id}/transfers"), Some(body))
+    }
+
+    pub fn psbt(
+        &self,
+        id: &str,
+        psbt_base64: &str,
+        network: Option<String>,
+        signers: Option<Vec<u16>>,
+    ) -> Result<Value> {
+        let body = json!({ "psbt": psbt_base64, "network": network, "signers": signers });
+        self.call("POST", &format!("/v1/wallets/{id}/psbt"), Some(body))
+    }
+
     pub fn health(&self) -> Result<Value> {
         self.call("GET", "/v1/health", None)
     }

@@ -72,6 +72,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A wallet account's address (`m/0/INDEX`).
+    Address {
+        /// Wallet id.
+        #[arg(long)]
+        wallet: String,
+        /// Account index.
+        #[arg(long, default_value_t = 0)]
+        index: u32,
+        /// ethereum | bitcoin | solana (default: the wallet scheme's chain).
+        #[arg(long)]
+        chain: Option<String>,
+        /// Bitcoin network: mainnet | testnet | signet | regtest.
+        #[arg(long)]
+        network: Option<String>,
+        /// Print {"address": ...}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Transfer from a wallet account; every node builds and checks the
+    /// transaction itself before it signs.
+    Transfer(Box<TransferArgs>),
+    /// PSBTs.
+    #[command(subcommand)]
+    Psbt(PsbtCommand),
     /// Run every scheme in-process (2-of-3 and 3-of-5) and print timings and message sizes.
     Bench(BenchArgs),
 }
@@ -215,6 +239,82 @@ enum WalletCommand {
         /// Signer indices, comma-separated (default: the first t connected nodes).
         #[arg(long, value_delimiter = ',')]
         signers: Option<Vec<u16>>,
+    },
+}
+
+#[derive(clap::Args)]
+struct TransferArgs {
+    /// Wallet id.
+    #[arg(long)]
+    wallet: String,
+    /// ethereum | bitcoin | solana.
+    #[arg(long)]
+    chain: String,
+    /// Recipient address.
+    #[arg(long)]
+    to: String,
+    /// Amount in base units (wei, satoshis, lamports, token units).
+    #[arg(long)]
+    amount: String,
+    /// ERC-20 contract or SPL mint (must be in the server's token list).
+    #[arg(long)]
+    asset: Option<String>,
+    /// Account index (`m/0/INDEX`).
+    #[arg(long, default_value_t = 0)]
+    index: u32,
+    /// Bitcoin network: mainnet | testnet | signet | regtest.
+    #[arg(long)]
+    network: Option<String>,
+    /// Ethereum: EIP-155 chain id.
+    #[arg(long)]
+    chain_id: Option<u64>,
+    /// Ethereum: nonce.
+    #[arg(long)]
+    nonce: Option<u64>,
+    /// Ethereum: max fee per gas (wei).
+    #[arg(long)]
+    max_fee_per_gas: Option<String>,
+    /// Ethereum: max priority fee per gas (wei).
+    #[arg(long)]
+    max_priority_fee_per_gas: Option<String>,
+    /// Ethereum: gas limit.
+    #[arg(long)]
+    gas_limit: Option<u64>,
+    /// Bitcoin: TXID:VOUT:SATS of an output of the account to spend (repeatable).
+    #[arg(long = "utxo")]
+    utxos: Vec<String>,
+    /// Bitcoin: fee rate in sat/vB.
+    #[arg(long)]
+    fee_rate: Option<u64>,
+    /// Solana: recent blockhash (base58).
+    #[arg(long)]
+    recent_blockhash: Option<String>,
+    /// Signer indices, comma-separated (default: the first t connected nodes).
+    #[arg(long, value_delimiter = ',')]
+    signers: Option<Vec<u16>>,
+    /// Print {"chain","raw_tx","from","prevouts"}.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum PsbtCommand {
+    /// Sign the inputs of a PSBT (base64 or binary file) that belong to a wallet.
+    Sign {
+        /// Wallet id.
+        #[arg(long)]
+        wallet: String,
+        /// Bitcoin network: mainnet | testnet | signet | regtest.
+        #[arg(long)]
+        network: Option<String>,
+        /// Signer indices, comma-separated (default: the first t connected nodes).
+        #[arg(long, value_delimiter = ',')]
+        signers: Option<Vec<u16>>,
+        /// The PSBT file.
+        file: PathBuf,
+        /// Print {"psbt","raw_tx","prevouts"}.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -449,6 +549,67 @@ fn run(cli: Cli) -> Result<()> {
                     let pool = c.presign(&id, count, signers)?;
                     println!("{} presignatures ready", pool["ready"]);
                 }
+            }
+            Ok(())
+        }
+        Command::Address {
+            wallet,
+            index,
+            chain,
+            network,
+            json,
+        } => {
+            let c = client::Client::locate(&data_dir)?;
+            let r = c.address(&wallet, index, chain, network)?;
+            if json {
+                println!("{}", serde_json::json!({ "address": r["address"] }));
+            } else {
+                println!("{}", r["address"].as_str().unwrap_or_default());
+            }
+            Ok(())
+        }
+        Command::Transfer(a) => {
+            let c = client::Client::locate(&data_dir)?;
+            let body = serde_json::json!({
+                "chain": a.chain, "to": a.to, "amount": a.amount, "asset": a.asset,
+                "index": a.index, "network": a.network, "chain_id": a.chain_id, "nonce": a.nonce,
+                "max_fee_per_gas": a.max_fee_per_gas,
+                "max_priority_fee_per_gas": a.max_priority_fee_per_gas,
+                "gas_limit": a.gas_limit,
+                "utxos": (!a.utxos.is_empty()).then_some(&a.utxos),
+                "fee_rate": a.fee_rate, "recent_blockhash": a.recent_blockhash, "signers": a.signers,
+            });
+            let r = c.transfer(&a.wallet, body)?;
+            if a.json {
+                println!("{r}");
+            } else {
+                println!("{}", r["raw_tx"].as_str().unwrap_or_default());
+            }
+            Ok(())
+        }
+        Command::Psbt(PsbtCommand::Sign {
+            wallet,
+            network,
+            signers,
+            file,
+            json,
+        }) => {
+            let bytes = std::fs::read(&file).with_context(|| format!("read {}", file.display()))?;
+            // Binary PSBTs travel as base64, like text ones.
+            let text = if bytes.starts_with(b"psbt\xff") {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.encode(&bytes)
+            } else {
+                String::from_utf8(bytes).context("PSBT file is neither binary nor text")?
+            };
+            let c = client::Client::locate(&data_dir)?;
+            let r = c.psbt(&wallet, text.trim(), network, signers)?;
+            if json {
+                println!("{r}");
+            } else if let Some(tx) = r["raw_tx"].as_str() {
+                println!("{tx}");
+            } else {
+                println!("{}", r["psbt"].as_str().unwrap_or_default());
             }
             Ok(())
         }

@@ -1,0 +1,313 @@
+//! `/v1` endpoints for addresses, transfers and PSBTs.
+
+use std::str::FromStr;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use custos_chains::address::AddressKind;
+use custos_chains::intent::{
+    Asset, BitcoinNetwork, BitcoinTransfer, ChainIntent, EthereumTransfer, SolanaTransfer, Utxo,
+};
+use custos_tss::PartyIndex;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::{authorize, Api, Failure};
+use crate::transfers;
+use crate::workflow::FlowError;
+
+fn bad(msg: impl Into<String>) -> Failure {
+    Failure(StatusCode::BAD_REQUEST, msg.into())
+}
+
+fn network(n: Option<&str>) -> Result<(BitcoinNetwork, String), Failure> {
+    let name = n.unwrap_or("mainnet");
+    let net = BitcoinNetwork::from_str(name).map_err(|e| bad(e.to_string()))?;
+    Ok((net, name.to_owned()))
+}
+
+/// Which address.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AddressQuery {
+    /// `ethereum` | `bitcoin` | `solana`; default: the wallet's scheme's chain.
+    pub chain: Option<String>,
+    /// Account index (`m/0/index`), default 0.
+    pub index: Option<u32>,
+    /// Bitcoin network: `mainnet` (default) | `testnet` | `signet` | `regtest`.
+    pub network: Option<String>,
+}
+
+/// An address.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AddressResponse {
+    /// The address.
+    pub address: String,
+}
+
+#[utoipa::path(get, path = "/v1/wallets/{id}/address", params(("id" = String, Path, description = "wallet id"), AddressQuery),
+    responses((status = 200, body = AddressResponse), (status = 400, body = crate::api::ApiError), (status = 404, body = crate::api::ApiError)))]
+pub(crate) async fn address(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    Query(q): Query<AddressQuery>,
+) -> Result<Json<AddressResponse>, Failure> {
+    let wallet = api
+        .hub
+        .store()
+        .wallet(&id)
+        .await?
+        .ok_or_else(|| Failure::from(FlowError::NoWallet(id.clone())))?;
+    let chain = q.chain.unwrap_or_else(|| {
+        match wallet.scheme {
+            custos_tss::Scheme::EcdsaSecp256k1 => "ethereum",
+            custos_tss::Scheme::SchnorrBip340 => "bitcoin",
+            custos_tss::Scheme::Ed25519 => "solana",
+        }
+        .to_owned()
+    });
+    let kind = match chain.as_str() {
+        "ethereum" => AddressKind::Ethereum,
+        "bitcoin" => AddressKind::Bitcoin(network(q.network.as_deref())?.0),
+        "solana" => AddressKind::Solana,
+        other => return Err(bad(format!("unknown chain {other:?}"))),
+    };
+    let address = transfers::address(&api.hub, &id, q.index.unwrap_or(0), kind).await?;
+    Ok(Json(AddressResponse { address }))
+}
+
+/// A transfer from one wallet account; chain-specific fields as named.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TransferRequest {
+    /// `ethereum` | `bitcoin` | `solana`.
+    pub chain: String,
+    /// Recipient address.
+    pub to: String,
+    /// Amount in base units (decimal string).
+    pub amount: String,
+    /// ERC-20 contract or SPL mint; absent for the native asset.
+    pub asset: Option<String>,
+    /// Account index (`m/0/index`), default 0.
+    pub index: Option<u32>,
+    /// Bitcoin network (default mainnet).
+    pub network: Option<String>,
+    /// Ethereum: EIP-155 chain id.
+    pub chain_id: Option<u64>,
+    /// Ethereum: nonce.
+    pub nonce: Option<u64>,
+    /// Ethereum: max fee per gas, wei (decimal string).
+    pub max_fee_per_gas: Option<String>,
+    /// Ethereum: max priority fee per gas, wei (decimal string).
+    pub max_priority_fee_per_gas: Option<String>,
+    /// Ethereum: gas limit.
+    pub gas_limit: Option<u64>,
+    /// Bitcoin: `TXID:VOUT:SATS` per UTXO to spend.
+    pub utxos: Option<Vec<String>>,
+    /// Bitcoin: fee rate, sat/vB.
+    pub fee_rate: Option<u64>,
+    /// Solana: recent blockhash (base58).
+    pub recent_blockhash: Option<String>,
+    /// Exactly `t` signer indices; default: the first `t` connected nodes.
+    pub signers: Option<Vec<PartyIndex>>,
+}
+
+/// One spent output.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Prevout {
+    /// scriptPubKey (hex).
+    pub script_pubkey: String,
+    /// Value in satoshis.
+    pub value: u64,
+}
+
+/// A signed transaction.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TransferResponse {
+    /// `ethereum` | `bitcoin` | `solana`.
+    pub chain: String,
+    /// Ethereum: 0x-hex EIP-2718; Bitcoin: hex; Solana: base64.
+    pub raw_tx: String,
+    /// The sending address.
+    pub from: String,
+    /// Bitcoin only: each input's prevout, in input order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prevouts: Option<Vec<Prevout>>,
+}
+
+fn need<T>(v: Option<T>, name: &str, chain: &str) -> Result<T, Failure> {
+    v.ok_or_else(|| bad(format!("{chain} transfers need {name}")))
+}
+
+fn number<T: FromStr>(s: &str, what: &str) -> Result<T, Failure> {
+    s.trim()
+        .parse()
+        .map_err(|_| bad(format!("{what} is not a whole number in range")))
+}
+
+fn utxo(s: &str) -> Result<Utxo, Failure> {
+    let mut parts = s.split(':');
+    let (Some(txid), Some(vout), Some(value), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad(format!("UTXO {s:?} is not TXID:VOUT:SATS")));
+    };
+    let txid: [u8; 32] = hex::decode(txid)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| bad(format!("UTXO {s:?}: txid is not 32 bytes of hex")))?;
+    Ok(Utxo {
+        txid,
+        vout: number(vout, "vout")?,
+        value: number(value, "UTXO value")?,
+    })
+}
+
+fn intent(
+    r: &TransferRequest,
+    tokens: &[custos_chains::intent::KnownToken],
+) -> Result<ChainIntent, Failure> {
+    let asset = |chain: &str| -> Result<Asset, Failure> {
+        match &r.asset {
+            None => Ok(Asset::Native),
+            Some(address) => tokens
+                .iter()
+                .find(|t| t.chain == chain && t.address == *address)
+                .map(|t| Asset::Token {
+                    address: t.address.clone(),
+                    decimals: t.decimals,
+                })
+                .ok_or_else(|| bad(format!("unknown token {address}"))),
+        }
+    };
+    match r.chain.as_str() {
+        "ethereum" => Ok(ChainIntent::Ethereum(EthereumTransfer {
+            chain_id: need(r.chain_id, "--chain-id", "ethereum")?,
+            to: r.to.clone(),
+            asset: asset("ethereum")?,
+            amount: number(&r.amount, "amount")?,
+            nonce: need(r.nonce, "--nonce", "ethereum")?,
+            max_fee_per_gas: number(
+                &need(r.max_fee_per_gas.clone(), "--max-fee-per-gas", "ethereum")?,
+                "max fee per gas",
+            )?,
+            max_priority_fee_per_gas: number(
+                &need(
+                    r.max_priority_fee_per_gas.clone(),
+                    "--max-priority-fee-per-gas",
+                    "ethereum",
+                )?,
+                "max priority fee per gas",
+            )?,
+            gas_limit: need(r.gas_limit, "--gas-limit", "ethereum")?,
+        })),
+        "bitcoin" => {
+            if r.asset.is_some() {
+                return Err(bad("bitcoin transfers move bitcoin only"));
+            }
+            Ok(ChainIntent::Bitcoin(BitcoinTransfer {
+                network: network(r.network.as_deref())?.0,
+                to: r.to.clone(),
+                amount: number(&r.amount, "amount")?,
+                utxos: need(r.utxos.as_ref(), "--utxo", "bitcoin")?
+                    .iter()
+                    .map(|u| utxo(u))
+                    .collect::<Result<_, _>>()?,
+                fee_rate: need(r.fee_rate, "--fee-rate", "bitcoin")?,
+            }))
+        }
+        "solana" => Ok(ChainIntent::Solana(SolanaTransfer {
+            to: r.to.clone(),
+            asset: asset("solana")?,
+            amount: number(&r.amount, "amount")?,
+            recent_blockhash: need(r.recent_blockhash.clone(), "--recent-blockhash", "solana")?,
+        })),
+        other => Err(bad(format!("unknown chain {other:?}"))),
+    }
+}
+
+fn prevouts(p: &[(Vec<u8>, u64)]) -> Vec<Prevout> {
+    p.iter()
+        .map(|(s, v)| Prevout {
+            script_pubkey: hex::encode(s),
+            value: *v,
+        })
+        .collect()
+}
+
+#[utoipa::path(post, path = "/v1/wallets/{id}/transfers", params(("id" = String, Path, description = "wallet id")),
+    request_body = TransferRequest,
+    responses((status = 200, body = TransferResponse), (status = 400, body = crate::api::ApiError), (status = 401, body = crate::api::ApiError),
+              (status = 404, body = crate::api::ApiError), (status = 502, body = crate::api::ApiError), (status = 503, body = crate::api::ApiError)))]
+pub(crate) async fn transfer(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<TransferRequest>,
+) -> Result<Json<TransferResponse>, Failure> {
+    authorize(&api, &headers)?;
+    let chain = intent(&body, &api.hub.config().tokens)?;
+    let signed = transfers::transfer(
+        &api.hub,
+        &id,
+        body.index.unwrap_or(0),
+        chain,
+        body.signers.clone(),
+    )
+    .await?;
+    Ok(Json(TransferResponse {
+        chain: signed.chain.to_owned(),
+        raw_tx: signed.raw_tx,
+        from: signed.from,
+        prevouts: (signed.chain == "bitcoin").then(|| prevouts(&signed.prevouts)),
+    }))
+}
+
+/// A PSBT to sign.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PsbtRequest {
+    /// The PSBT, base64.
+    pub psbt: String,
+    /// Bitcoin network (default mainnet).
+    pub network: Option<String>,
+    /// Exactly `t` signer indices; default: the first `t` connected nodes.
+    pub signers: Option<Vec<PartyIndex>>,
+}
+
+/// A signed PSBT.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PsbtResponse {
+    /// The updated PSBT, base64.
+    pub psbt: String,
+    /// When every input is final: the transaction (hex).
+    pub raw_tx: Option<String>,
+    /// Each input's prevout, in input order.
+    pub prevouts: Vec<Prevout>,
+}
+
+#[utoipa::path(post, path = "/v1/wallets/{id}/psbt", params(("id" = String, Path, description = "wallet id")),
+    request_body = PsbtRequest,
+    responses((status = 200, body = PsbtResponse), (status = 400, body = crate::api::ApiError), (status = 401, body = crate::api::ApiError),
+              (status = 404, body = crate::api::ApiError), (status = 502, body = crate::api::ApiError)))]
+pub(crate) async fn psbt(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<PsbtRequest>,
+) -> Result<Json<PsbtResponse>, Failure> {
+    authorize(&api, &headers)?;
+    let (net, name) = network(body.network.as_deref())?;
+    let signed = transfers::sign_psbt(
+        &api.hub,
+        &id,
+        net,
+        &name,
+        body.psbt.as_bytes(),
+        body.signers,
+    )
+    .await?;
+    Ok(Json(PsbtResponse {
+        psbt: signed.psbt,
+        raw_tx: signed.raw_tx,
+        prevouts: prevouts(&signed.prevouts),
+    }))
+}

@@ -1,0 +1,205 @@
+//! Transfers and PSBTs: the server builds the same transaction as the nodes
+//! (to know what to assemble and to tell the nodes what it expects), sends
+//! the intent, and assembles the signatures the nodes return. It never asks
+//! a node to sign a hash: each node builds the payloads from the intent or
+//! PSBT itself and refuses if they differ from the server's.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use custos_chains::address::AddressKind;
+use custos_chains::intent::{BitcoinNetwork, ChainIntent, TransferIntent, INTENT_VERSION};
+use custos_chains::{AccountKey, ChainError, SignedTx};
+use custos_tss::{DerivationPath, PartyIndex};
+use custos_wire::control::{JobKind, Outcome};
+use rand_core::{OsRng, RngCore};
+
+use crate::hub::{Hub, HubError};
+use crate::store::{SessionKind, SignRequestRecord, State, WalletRecord};
+use crate::workflow::{agreed, choose_signers, now, random_id, FlowError};
+
+impl From<ChainError> for FlowError {
+    fn from(e: ChainError) -> Self {
+        FlowError::Invalid(e.to_string())
+    }
+}
+
+async fn wallet(hub: &Hub, id: &str) -> Result<WalletRecord, FlowError> {
+    hub.store()
+        .wallet(id)
+        .await?
+        .ok_or_else(|| FlowError::NoWallet(id.to_owned()))
+}
+
+/// The key of `m/0/account`, from the wallet's public data.
+pub fn account_key(w: &WalletRecord, account: u32) -> Result<AccountKey, FlowError> {
+    let path: DerivationPath = format!("m/0/{account}")
+        .parse()
+        .map_err(|e: custos_tss::ParamError| FlowError::Invalid(e.to_string()))?;
+    let root =
+        hex::decode(&w.root_key).map_err(|_| FlowError::Invalid("stored root key".into()))?;
+    let chain_code: [u8; 32] = w
+        .chain_code
+        .as_deref()
+        .and_then(|c| hex::decode(c).ok())
+        .and_then(|c| c.try_into().ok())
+        .ok_or_else(|| FlowError::Invalid("stored chain code".into()))?;
+    let public_key = custos_tss::hd::public_key_at(w.scheme, &root, &chain_code, &path)
+        .map_err(|e| FlowError::Invalid(e.to_string()))?;
+    Ok(AccountKey {
+        scheme: w.scheme,
+        public_key,
+    })
+}
+
+/// The wallet's address at `m/0/account`.
+pub async fn address(
+    hub: &Hub,
+    wallet_id: &str,
+    account: u32,
+    kind: AddressKind,
+) -> Result<String, FlowError> {
+    let w = wallet(hub, wallet_id).await?;
+    Ok(custos_chains::address::address(
+        &account_key(&w, account)?,
+        kind,
+    )?)
+}
+
+fn signatures(outcomes: &BTreeMap<PartyIndex, Outcome>) -> Result<Vec<Vec<u8>>, HubError> {
+    agreed(outcomes, |o| match o {
+        Outcome::Signatures { signatures } => Some(signatures.clone()),
+        _ => None,
+    })?
+    .iter()
+    .map(|s| hex::decode(s).map_err(|_| HubError::Disagree("signature is not hex")))
+    .collect()
+}
+
+/// Builds, has the committee sign, and assembles a transfer from `account`
+/// of `wallet_id`.
+pub async fn transfer(
+    hub: &Hub,
+    wallet_id: &str,
+    account: u32,
+    chain: ChainIntent,
+    signers: Option<Vec<PartyIndex>>,
+) -> Result<SignedTx, FlowError> {
+    let w = wallet(hub, wallet_id).await?;
+    let mut request_id = [0u8; 16];
+    OsRng.fill_bytes(&mut request_id);
+    let intent = TransferIntent {
+        version: INTENT_VERSION,
+        request_id,
+        wallet: w.id.clone(),
+        key_id: w.key_id.clone(),
+        account,
+        chain,
+    };
+    intent.validate()?;
+    custos_chains::intent::check_token(&intent, &hub.config().tokens)?;
+    let unsigned = custos_chains::build(&intent, &account_key(&w, account)?)?;
+    let signers = choose_signers(hub, signers).await?;
+    let bytes = intent.to_bytes()?;
+    let kind = JobKind::SignTransfer {
+        key_id: w.key_id.clone(),
+        signers: signers.clone(),
+        intent: bytes.clone(),
+        payloads: unsigned
+            .payloads
+            .iter()
+            .map(|p| p.message().to_vec())
+            .collect(),
+    };
+    let request = random_id();
+    let t0 = now();
+    hub.store()
+        .insert_request(&SignRequestRecord {
+            id: request.clone(),
+            wallet_id: w.id.clone(),
+            message: bytes,
+            path: intent.path(),
+            state: State::Running,
+            session_id: None,
+            signature: None,
+            error: None,
+            created_at: t0,
+            updated_at: t0,
+        })
+        .await?;
+    let timeout = Duration::from_millis(hub.config().session_timeout_ms);
+    #[cfg(feature = "fault-injection")]
+    let (kind, overrides) = crate::fault::edit_transfer(kind, &intent, &w, &signers)?;
+    #[cfg(not(feature = "fault-injection"))]
+    let overrides = BTreeMap::new();
+    let result = hub
+        .run_each(
+            kind,
+            overrides,
+            SessionKind::Sign,
+            &signers,
+            Some(&w.id),
+            timeout,
+        )
+        .await
+        .and_then(|(session, outcomes)| Ok((session, signatures(&outcomes)?)))
+        .map_err(FlowError::from)
+        .and_then(|(session, sigs)| {
+            let signed = custos_chains::assemble(&unsigned, &sigs)
+                .map_err(|e| FlowError::Hub(HubError::Disagree(chain_disagree(&e))))?;
+            Ok((session, signed))
+        });
+    match result {
+        Ok((session, signed)) => {
+            hub.store()
+                .complete_request(&request, &session, signed.raw_tx.as_bytes(), now())
+                .await?;
+            Ok(signed)
+        }
+        Err(e) => {
+            hub.store()
+                .fail_request(&request, &e.to_string(), now())
+                .await?;
+            Err(e)
+        }
+    }
+}
+
+fn chain_disagree(_: &ChainError) -> &'static str {
+    "the nodes' signatures do not complete the transaction"
+}
+
+/// Signs the inputs of `psbt` that belong to `wallet_id`; returns the
+/// updated PSBT and, when complete, the transaction.
+pub async fn sign_psbt(
+    hub: &Hub,
+    wallet_id: &str,
+    network: BitcoinNetwork,
+    network_name: &str,
+    psbt_bytes: &[u8],
+    signers: Option<Vec<PartyIndex>>,
+) -> Result<custos_chains::psbt::Signed, FlowError> {
+    let w = wallet(hub, wallet_id).await?;
+    let mut psbt = custos_chains::psbt::parse(psbt_bytes)?;
+    let key_at = |a: u32| account_key(&w, a).map_err(|_| ChainError::Key("account key"));
+    let planned = custos_chains::psbt::plan(&psbt, network, key_at)?;
+    let signers = choose_signers(hub, signers).await?;
+    let kind = JobKind::SignPsbt {
+        key_id: w.key_id.clone(),
+        signers: signers.clone(),
+        network: network_name.to_owned(),
+        psbt: psbt.serialize(),
+        payloads: planned
+            .iter()
+            .map(|p| p.payload.message().to_vec())
+            .collect(),
+    };
+    let timeout = Duration::from_millis(hub.config().session_timeout_ms);
+    let (_, outcomes) = hub
+        .run(kind, SessionKind::Sign, &signers, Some(&w.id), timeout)
+        .await?;
+    let sigs = signatures(&outcomes)?;
+    custos_chains::psbt::apply(&mut psbt, network, &planned, &sigs, key_at)
+        .map_err(|e| FlowError::Hub(HubError::Disagree(chain_disagree(&e))))?;
+    Ok(custos_chains::psbt::finish(&psbt)?)
+}
