@@ -130,3 +130,29 @@ pub fn parse_solana(s: &str) -> Result<Pubkey, ChainError> {
     Pubkey::from_str(s)
         .map_err(|_| ChainError::Address(format!("{s}: not a base58 Solana address")))
 }
+
+/// The wallet's root extended public key (BIP-32 `xpub`, mainnet version
+/// bytes; `tpub` for the test networks), from which anyone can derive the
+/// account keys `m/0/i` watch-only. secp256k1 wallets only.
+pub fn xpub(
+    root_key: &[u8],
+    chain_code: &[u8; 32],
+    network: BitcoinNetwork,
+) -> Result<String, ChainError> {
+    use bitcoin::bip32::{ChainCode, ChildNumber, Fingerprint, Xpub};
+    let public_key =
+        PublicKey::from_slice(root_key).map_err(|_| ChainError::Key("compressed secp256k1 key"))?;
+    let network = match network {
+        BitcoinNetwork::Mainnet => bitcoin::NetworkKind::Main,
+        _ => bitcoin::NetworkKind::Test,
+    };
+    Ok(Xpub {
+        network,
+        depth: 0,
+        parent_fingerprint: Fingerprint::default(),
+        child_number: ChildNumber::Normal { index: 0 },
+        public_key,
+        chain_code: ChainCode::from(*chain_code),
+    }
+    .to_string())
+}

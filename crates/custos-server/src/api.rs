@@ -118,13 +118,32 @@ pub struct Wallet {
     pub root_key: String,
     /// Chain code (hex).
     pub chain_code: Option<String>,
+    /// ECDSA wallets: the root extended public key (BIP-32, mainnet), from
+    /// which the accounts `m/0/i` derive watch-only.
+    pub xpub: Option<String>,
     /// Creation time (Unix seconds).
     pub created_at: i64,
 }
 
 impl From<WalletRecord> for Wallet {
     fn from(w: WalletRecord) -> Self {
+        let xpub = (w.scheme == Scheme::EcdsaSecp256k1)
+            .then(|| {
+                let root = hex::decode(&w.root_key).ok()?;
+                let cc: [u8; 32] = hex::decode(w.chain_code.as_deref()?)
+                    .ok()?
+                    .try_into()
+                    .ok()?;
+                custos_chains::address::xpub(
+                    &root,
+                    &cc,
+                    custos_chains::intent::BitcoinNetwork::Mainnet,
+                )
+                .ok()
+            })
+            .flatten();
         Wallet {
+            xpub,
             id: w.id,
             scheme: w.scheme.as_str().into(),
             committee_id: w.committee_id,

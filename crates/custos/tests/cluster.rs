@@ -1072,6 +1072,21 @@ fn chain_transfers(c: &mut Cluster, wallets: &BTreeMap<&str, String>) {
         assert_eq!(env.recover_signer().unwrap().to_checksum(None), eth_from);
         assert_eq!(env.nonce(), nonce);
     }
+    // The ECDSA wallet's xpub derives the same account keys watch-only.
+    let shown = c.run(&["wallet", "show", &ecdsa, "--json"]).unwrap();
+    let xpub: bitcoin::bip32::Xpub = shown["xpub"].as_str().unwrap().parse().unwrap();
+    let secp = bitcoin::secp256k1::Secp256k1::verification_only();
+    let child = xpub
+        .derive_pub(
+            &secp,
+            &"m/0/1".parse::<bitcoin::bip32::DerivationPath>().unwrap(),
+        )
+        .unwrap();
+    let watch_only = bitcoin::Address::p2wpkh(
+        &bitcoin::CompressedPublicKey(child.public_key),
+        bitcoin::Network::Regtest,
+    );
+    assert_eq!(watch_only.to_string(), c.address(&ecdsa, "bitcoin", 1));
     // Bitcoin: P2WPKH (ECDSA wallet) and P2TR key path (BIP-340 wallet); every
     // input passes libbitcoinconsensus.
     for (wallet, txid) in [(&ecdsa, "aa"), (&bip, "bb")] {

@@ -155,3 +155,31 @@ fn bip86_addresses() {
         assert_eq!(from_output, from_internal);
     }
 }
+
+#[test]
+fn bip32_master_xpubs() {
+    let path = format!(
+        "{}/../custos-tss/tests/vectors/bip32-test-vectors.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut checked = 0;
+    for vector in v["vectors"].as_array().unwrap() {
+        for chain in vector["chains"].as_array().into_iter().flatten() {
+            if chain["path"] != "m" {
+                continue;
+            }
+            let expected = chain["xpub"].as_str().unwrap();
+            let parsed = bitcoin::bip32::Xpub::from_str(expected).unwrap();
+            let got = custos_chains::address::xpub(
+                &parsed.public_key.serialize(),
+                &parsed.chain_code.to_bytes(),
+                BitcoinNetwork::Mainnet,
+            )
+            .unwrap();
+            assert_eq!(got, expected);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3);
+}
