@@ -36,16 +36,7 @@ pub fn account_key(w: &WalletRecord, account: u32) -> Result<AccountKey, FlowErr
     let path: DerivationPath = format!("m/0/{account}")
         .parse()
         .map_err(|e: custos_tss::ParamError| FlowError::Invalid(e.to_string()))?;
-    let root =
-        hex::decode(&w.root_key).map_err(|_| FlowError::Invalid("stored root key".into()))?;
-    let chain_code: [u8; 32] = w
-        .chain_code
-        .as_deref()
-        .and_then(|c| hex::decode(c).ok())
-        .and_then(|c| c.try_into().ok())
-        .ok_or_else(|| FlowError::Invalid("stored chain code".into()))?;
-    let public_key = custos_tss::hd::public_key_at(w.scheme, &root, &chain_code, &path)
-        .map_err(|e| FlowError::Invalid(e.to_string()))?;
+    let public_key = crate::workflow::public_key_at(w, &path)?;
     Ok(AccountKey {
         scheme: w.scheme,
         public_key,

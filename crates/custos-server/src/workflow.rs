@@ -192,6 +192,20 @@ fn subsets(from: &[PartyIndex], t: usize) -> Vec<Vec<PartyIndex>> {
     out
 }
 
+/// The wallet's public key at `path`, from its stored public data.
+pub(crate) fn public_key_at(w: &WalletRecord, path: &DerivationPath) -> Result<Vec<u8>, FlowError> {
+    let root =
+        hex::decode(&w.root_key).map_err(|_| FlowError::Invalid("stored root key".into()))?;
+    let chain_code: [u8; 32] = w
+        .chain_code
+        .as_deref()
+        .and_then(|c| hex::decode(c).ok())
+        .and_then(|c| c.try_into().ok())
+        .ok_or_else(|| FlowError::Invalid("stored chain code".into()))?;
+    custos_tss::hd::public_key_at(w.scheme, &root, &chain_code, path)
+        .map_err(|e| FlowError::Invalid(e.to_string()))
+}
+
 /// `explicit` checked, or the first `t` connected members.
 pub(crate) async fn choose_signers(
     hub: &Hub,
@@ -274,16 +288,7 @@ pub async fn sign(hub: &Hub, wallet_id: &str, spec: SignSpec) -> Result<SignedMe
         .as_deref()
         .map(|s| check_signers(hub, s))
         .transpose()?;
-    let root_key =
-        hex::decode(&wallet.root_key).map_err(|_| FlowError::Invalid("stored root key".into()))?;
-    let chain_code: [u8; 32] = wallet
-        .chain_code
-        .as_deref()
-        .and_then(|c| hex::decode(c).ok())
-        .and_then(|c| c.try_into().ok())
-        .ok_or_else(|| FlowError::Invalid("stored chain code".into()))?;
-    let public_key = custos_tss::hd::public_key_at(wallet.scheme, &root_key, &chain_code, &parsed)
-        .map_err(|e| FlowError::Invalid(e.to_string()))?;
+    let public_key = public_key_at(&wallet, &parsed)?;
     let request_id = random_id();
     let t0 = now();
     hub.store()
@@ -354,21 +359,13 @@ pub async fn sign(hub: &Hub, wallet_id: &str, spec: SignSpec) -> Result<SignedMe
     let result = match result {
         Some(r) => r,
         None => {
-            let signers = match explicit {
-                Some(s) => s,
-                None => {
-                    let up = connected(hub).await;
-                    if up.len() < t {
-                        let e = HubError::Unavailable(format!(
-                            "only {} of the {t} required nodes are connected",
-                            up.len()
-                        ));
-                        hub.store()
-                            .fail_request(&request_id, &e.to_string(), now())
-                            .await?;
-                        return Err(e.into());
-                    }
-                    up.into_iter().take(t).collect()
+            let signers = match choose_signers(hub, explicit).await {
+                Ok(s) => s,
+                Err(e) => {
+                    hub.store()
+                        .fail_request(&request_id, &e.to_string(), now())
+                        .await?;
+                    return Err(e);
                 }
             };
             let kind = JobKind::Sign {
@@ -424,23 +421,9 @@ pub async fn presign(
         ));
     }
     let config = hub.config();
-    let t = usize::from(config.threshold);
     let timeout = Duration::from_millis(config.session_timeout_ms);
     for _ in 0..count {
-        let signers = match &signers {
-            Some(s) => check_signers(hub, s)?,
-            None => {
-                let up = connected(hub).await;
-                if up.len() < t {
-                    return Err(HubError::Unavailable(format!(
-                        "only {} of the {t} required nodes are connected",
-                        up.len()
-                    ))
-                    .into());
-                }
-                up.into_iter().take(t).collect()
-            }
-        };
+        let signers = choose_signers(hub, signers.clone()).await?;
         let kind = JobKind::Presign {
             key_id: wallet.key_id.clone(),
             signers: signers.clone(),
