@@ -1,0 +1,222 @@
+//! First match, default deny, every condition, and segregation of duties.
+
+use custos_policy::{
+    check_approvals, evaluate, Action, AddressBook, Approver, Decision, Policy, PolicyError,
+    Principal, Spent, Transfer,
+};
+use proptest::prelude::*;
+
+const MONDAY_1030: i64 = 1_795_429_800; // 2026-11-23T10:30:00Z
+const SATURDAY_1030: i64 = 1_795_861_800; // 2026-11-28T10:30:00Z
+const TUESDAY_0859: i64 = 1_795_510_799; // 2026-11-24T08:59:59Z
+
+fn policy() -> Policy {
+    // As an operator writes it.
+    let p: Policy = serde_json::from_str(
+        r#"{"rules": [
+        {"name": "never to sanctioned", "destination": {"groups": ["sanctioned"]},
+         "action": {"type": "block"}},
+        {"name": "small to exchanges", "initiators": [{"role": "initiator"}],
+         "destination": {"groups": ["exchanges"]}, "chains": ["ethereum"], "assets": ["native"],
+         "max_amount": "1000000000000000000",
+         "velocity": {"scope": "wallet", "window_secs": 86400, "max_sum": "2000000000000000000", "max_count": 3},
+         "action": {"type": "allow"}},
+        {"name": "office hours, two approvers", "window": {"weekdays": [0,1,2,3,4], "from_hour": 9, "to_hour": 17},
+         "action": {"type": "approve", "count": 2, "from": [{"role": "approver"}, {"user": "cfo"}]}}
+    ]}"#,
+    )
+    .unwrap();
+    p.validate().unwrap();
+    p
+}
+
+fn book() -> AddressBook {
+    let mut b = AddressBook::default();
+    b.groups.insert(
+        "exchanges".into(),
+        vec![("ethereum".into(), "0xEXCH".into())],
+    );
+    b.groups.insert(
+        "sanctioned".into(),
+        vec![("ethereum".into(), "0xBAD".into())],
+    );
+    b
+}
+
+fn transfer(to: &str, amount: u128) -> Transfer {
+    Transfer {
+        initiator: "alice".into(),
+        roles: vec!["initiator".into()],
+        wallet: "w1".into(),
+        wallet_groups: vec![],
+        chain: "ethereum".into(),
+        asset: "native".into(),
+        destination: to.into(),
+        amount,
+    }
+}
+
+fn spent(time: i64, amount: u128) -> Spent {
+    Spent {
+        time,
+        wallet: "w1".into(),
+        initiator: "bob".into(),
+        chain: "ethereum".into(),
+        asset: "native".into(),
+        amount,
+    }
+}
+
+const ETH: u128 = 1_000_000_000_000_000_000;
+
+#[test]
+fn first_match_wins_and_default_denies() {
+    let (p, b) = (policy(), book());
+    let d = evaluate(&p, &b, &transfer("0xBAD", 1), MONDAY_1030, &[]).unwrap();
+    assert_eq!((d.rule, d.action), (Some(0), Action::Block));
+    let d = evaluate(&p, &b, &transfer("0xEXCH", ETH / 2), MONDAY_1030, &[]).unwrap();
+    assert_eq!((d.rule, d.action), (Some(1), Action::Allow));
+    // Too large for rule 1: falls to the approval rule in office hours...
+    let d = evaluate(&p, &b, &transfer("0xEXCH", 2 * ETH), MONDAY_1030, &[]).unwrap();
+    assert_eq!(d.rule, Some(2));
+    // ...and to the default deny outside them (weekend, before 9:00).
+    for t in [SATURDAY_1030, TUESDAY_0859] {
+        let d = evaluate(&p, &b, &transfer("0xEXCH", 2 * ETH), t, &[]).unwrap();
+        assert_eq!((d.rule, &d.action), (None, &Action::Block));
+        assert_eq!(
+            check_approvals(&d, "alice", &[]).unwrap_err(),
+            PolicyError::Denied("no policy rule matches (default deny)")
+        );
+    }
+    // An empty policy denies everything.
+    let empty = Policy { rules: vec![] };
+    assert_eq!(
+        evaluate(&empty, &b, &transfer("0xEXCH", 1), MONDAY_1030, &[])
+            .unwrap()
+            .rule,
+        None
+    );
+    // Rule 1 is for initiators only.
+    let mut t = transfer("0xEXCH", 1);
+    t.roles = vec!["viewer".into()];
+    assert_eq!(
+        evaluate(&p, &b, &t, MONDAY_1030, &[]).unwrap().rule,
+        Some(2)
+    );
+}
+
+#[test]
+fn velocity_counts_the_window_and_this_transfer() {
+    let (p, b) = (policy(), book());
+    let t = transfer("0xEXCH", ETH / 2);
+    let day = 86_400;
+    // 1.5 ETH in the last day + 0.5 now = 2 ETH: still allowed.
+    let ledger = [
+        spent(MONDAY_1030 - 100, ETH),
+        spent(MONDAY_1030 - 200, ETH / 2),
+    ];
+    assert_eq!(
+        evaluate(&p, &b, &t, MONDAY_1030, &ledger).unwrap().rule,
+        Some(1)
+    );
+    // One wei more: over the sum, falls through.
+    let mut more = t.clone();
+    more.amount += 1;
+    assert_eq!(
+        evaluate(&p, &b, &more, MONDAY_1030, &ledger).unwrap().rule,
+        Some(2)
+    );
+    // Count: three earlier transfers in the window make this the fourth.
+    let many = [
+        spent(MONDAY_1030 - 1, 1),
+        spent(MONDAY_1030 - 2, 1),
+        spent(MONDAY_1030 - 3, 1),
+    ];
+    assert_eq!(
+        evaluate(&p, &b, &t, MONDAY_1030, &many).unwrap().rule,
+        Some(2)
+    );
+    // Outside the window they do not count; other assets do not count.
+    let old = [spent(MONDAY_1030 - day - 1, 10 * ETH)];
+    assert_eq!(
+        evaluate(&p, &b, &t, MONDAY_1030, &old).unwrap().rule,
+        Some(1)
+    );
+    let mut token = spent(MONDAY_1030 - 5, 10 * ETH);
+    token.asset = "0xTOKEN".into();
+    assert_eq!(
+        evaluate(&p, &b, &t, MONDAY_1030, &[token]).unwrap().rule,
+        Some(1)
+    );
+}
+
+#[test]
+fn approvals_never_count_the_initiator_or_anyone_twice() {
+    let d = Decision {
+        rule: Some(2),
+        action: Action::Approve {
+            count: 2,
+            from: vec![
+                Principal::Role("approver".into()),
+                Principal::User("cfo".into()),
+            ],
+        },
+    };
+    let a = |user: &str, role: &str| Approver {
+        user: user.into(),
+        roles: vec![role.into()],
+    };
+    // The initiator holds the approver role too: does not count.
+    assert_eq!(
+        check_approvals(&d, "alice", &[a("alice", "approver"), a("bob", "approver")]).unwrap_err(),
+        PolicyError::NotEnoughApprovals { have: 1, need: 2 }
+    );
+    // Bob twice is one approval.
+    assert!(check_approvals(&d, "alice", &[a("bob", "approver"), a("bob", "approver")]).is_err());
+    // A viewer does not qualify; the CFO does by name.
+    assert!(check_approvals(&d, "alice", &[a("bob", "approver"), a("vic", "viewer")]).is_err());
+    assert!(check_approvals(&d, "alice", &[a("bob", "approver"), a("cfo", "viewer")]).is_ok());
+    // Block is final whatever the approvals.
+    let blocked = Decision {
+        rule: Some(0),
+        action: Action::Block,
+    };
+    assert!(check_approvals(&blocked, "alice", &[a("bob", "approver"), a("cfo", "x")]).is_err());
+}
+
+#[test]
+fn malformed_rules_are_refused() {
+    let bad = [
+        r#"{"rules":[{"name":"x","min_amount":"5","max_amount":"4","action":{"type":"allow"}}]}"#,
+        r#"{"rules":[{"name":"x","max_amount":"-1","action":{"type":"allow"}}]}"#,
+        r#"{"rules":[{"name":"x","window":{"weekdays":[7],"from_hour":0,"to_hour":24},"action":{"type":"allow"}}]}"#,
+        r#"{"rules":[{"name":"x","window":{"weekdays":[1],"from_hour":9,"to_hour":9},"action":{"type":"allow"}}]}"#,
+        r#"{"rules":[{"name":"x","velocity":{"scope":"wallet","window_secs":60},"action":{"type":"allow"}}]}"#,
+        r#"{"rules":[{"name":"x","action":{"type":"approve","count":0,"from":[{"role":"approver"}]}}]}"#,
+    ];
+    for text in bad {
+        let p: Policy = serde_json::from_str(text).unwrap();
+        assert!(
+            matches!(p.validate(), Err(PolicyError::Invalid { rule: 0, .. })),
+            "{text}"
+        );
+    }
+}
+
+proptest! {
+    #[test]
+    fn a_leading_catch_all_block_always_wins(amount: u128, now in 0i64..4_000_000_000, to in "[a-z0-9]{1,12}") {
+        let mut p = policy();
+        p.rules.insert(0, serde_json::from_str(r#"{"name":"freeze","action":{"type":"block"}}"#).unwrap());
+        let d = evaluate(&p, &book(), &transfer(&to, amount), now, &[]).unwrap();
+        prop_assert_eq!((d.rule, d.action), (Some(0), Action::Block));
+    }
+
+    #[test]
+    fn without_a_matching_rule_nothing_is_allowed(amount in (3 * ETH)..u128::MAX, now in 0i64..4_000_000_000) {
+        // Rules 0 and 1 cannot match (destination, amount); rule 2 only in office hours.
+        let d = evaluate(&policy(), &book(), &transfer("0xELSEWHERE", amount), now, &[]).unwrap();
+        prop_assert!(d.rule == Some(2) || (d.rule.is_none() && d.action == Action::Block));
+        prop_assert!(check_approvals(&d, "alice", &[]).is_err());
+    }
+}
