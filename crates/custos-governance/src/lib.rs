@@ -22,6 +22,8 @@
 )]
 #![warn(missing_docs)]
 
+pub mod auth;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
