@@ -53,6 +53,12 @@ fn message(hash: &Hash) -> Vec<u8> {
 }
 
 impl SignedEntry {
+    /// Signs `entry` with the server's log key.
+    pub fn sign(entry: Entry, key: &SigningKey) -> Result<Self, AuditError> {
+        let signature = key.sign(&message(&entry.hash()?)).to_bytes().to_vec();
+        Ok(Self { entry, signature })
+    }
+
     /// Checks the server's signature.
     pub fn verify(&self, server: &VerifyingKey) -> Result<Hash, AuditError> {
         let bad = AuditError::Entry {

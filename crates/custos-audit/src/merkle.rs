@@ -224,3 +224,72 @@ pub fn verify_consistency(
         fail("consistency proof does not verify")
     }
 }
+
+/// The right edge of a tree: the roots of its perfect subtrees, largest
+/// first (one per set bit of the size). Appending a leaf and computing the
+/// root take O(log n), so a witness that sees every entry can recompute a
+/// checkpoint's root without holding the whole log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Frontier {
+    size: u64,
+    peaks: Vec<Hash>,
+}
+
+impl Frontier {
+    /// The empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Leaves so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends a leaf hash.
+    pub fn push(&mut self, leaf: Hash) {
+        let mut node = leaf;
+        // Each trailing one bit of the old size is a peak of equal height
+        // that merges with the new node.
+        let mut size = self.size;
+        while size & 1 == 1 {
+            let Some(left) = self.peaks.pop() else { break };
+            node = node_hash(&left, &node);
+            size >>= 1;
+        }
+        self.peaks.push(node);
+        self.size = self.size.saturating_add(1);
+    }
+
+    /// §2.1.1 `MTH` of the leaves so far: the peaks folded from the right.
+    pub fn root(&self) -> Hash {
+        let mut peaks = self.peaks.iter().rev();
+        let Some(last) = peaks.next() else {
+            return Sha256::digest([]).into();
+        };
+        peaks.fold(*last, |acc, left| node_hash(left, &acc))
+    }
+
+    /// Whether the peaks fit the size (for frontiers read back from storage).
+    pub fn is_well_formed(&self) -> bool {
+        self.peaks.len() == self.size.count_ones() as usize
+    }
+}
+
+#[cfg(test)]
+mod frontier_tests {
+    use super::*;
+
+    #[test]
+    fn frontier_root_matches_the_tree_at_every_size() {
+        let leaves: Vec<Hash> = (0u32..70).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let mut f = Frontier::new();
+        assert_eq!(f.root(), root(&[]));
+        for (i, leaf) in leaves.iter().enumerate() {
+            f.push(*leaf);
+            assert!(f.is_well_formed());
+            assert_eq!(f.size(), i as u64 + 1);
+            assert_eq!(f.root(), root(&leaves[..=i]), "size {}", i + 1);
+        }
+    }
+}

@@ -35,6 +35,8 @@ pub type Hash = [u8; 32];
 
 const GENESIS_TAG: &[u8] = b"custos/governance/genesis/v1";
 const PROPOSAL_TAG: &[u8] = b"custos/governance/proposal/v1";
+const INITIATE_TAG: &[u8] = b"custos/request/initiate/v1";
+const APPROVE_TAG: &[u8] = b"custos/request/approve/v1";
 
 /// Roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -52,6 +54,38 @@ pub enum Role {
     NodeOperator,
     /// Reads.
     Viewer,
+}
+
+impl Role {
+    /// The name policies use for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Initiator => "initiator",
+            Role::Approver => "approver",
+            Role::Auditor => "auditor",
+            Role::NodeOperator => "node_operator",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = GovError;
+
+    fn from_str(s: &str) -> Result<Self, GovError> {
+        [
+            Role::Admin,
+            Role::Initiator,
+            Role::Approver,
+            Role::Auditor,
+            Role::NodeOperator,
+            Role::Viewer,
+        ]
+        .into_iter()
+        .find(|r| r.name() == s)
+        .ok_or_else(|| invalid(format!("no role {s:?}")))
+    }
 }
 
 /// A user as governance knows them.
@@ -83,6 +117,9 @@ pub struct Genesis {
     pub admins: Vec<(String, [u8; 32])>,
     /// Admin quorum.
     pub admin_quorum: u32,
+    /// The server's audit-log key (Ed25519): nodes co-sign only entries it
+    /// signed, and auditors verify exports against it.
+    pub audit_key: [u8; 32],
 }
 
 /// One change.
@@ -196,6 +233,9 @@ pub enum GovError {
     /// Right height, other predecessor: a fork.
     #[error("fork: the proposal extends another head")]
     Fork,
+    /// No such user.
+    #[error("no user {0}")]
+    UnknownUser(String),
     /// A signer is not an admin of the current state.
     #[error("{0} is not an admin")]
     NotAdmin(String),
@@ -316,11 +356,45 @@ impl State {
     pub fn has_role(&self, id: &str, role: Role) -> bool {
         self.users.get(id).is_some_and(|u| u.roles.contains(&role))
     }
+
+    /// Checks `signature` over `message` by user `id`'s current key and
+    /// returns the user.
+    pub fn verify_user(
+        &self,
+        id: &str,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<&User, GovError> {
+        let user = self
+            .users
+            .get(id)
+            .ok_or_else(|| GovError::UnknownUser(id.to_owned()))?;
+        let key = VerifyingKey::from_bytes(&user.key)
+            .map_err(|_| GovError::BadSignature(id.to_owned()))?;
+        let sig =
+            Signature::from_slice(signature).map_err(|_| GovError::BadSignature(id.to_owned()))?;
+        key.verify(message, &sig)
+            .map_err(|_| GovError::BadSignature(id.to_owned()))?;
+        Ok(user)
+    }
+}
+
+/// What an initiator signs to request a signing: the request's hash under
+/// a domain tag.
+pub fn initiate_message(request: &Hash) -> Vec<u8> {
+    [INITIATE_TAG, request.as_slice()].concat()
+}
+
+/// What an approver signs: the request's hash and the governance head they
+/// approve under (so an approval cannot be moved to other rules).
+pub fn approval_message(request: &Hash, head: &Hash) -> Vec<u8> {
+    [APPROVE_TAG, request.as_slice(), head.as_slice()].concat()
 }
 
 /// A validated chain: the state at its head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Governance {
+    audit_key: [u8; 32],
     state: State,
     head: Hash,
     height: u64,
@@ -359,6 +433,7 @@ impl Governance {
         };
         state.check()?;
         Ok(Self {
+            audit_key: g.audit_key,
             state,
             head: g.hash()?,
             height: 0,
@@ -378,6 +453,11 @@ impl Governance {
     /// The state at the head.
     pub fn state(&self) -> &State {
         &self.state
+    }
+
+    /// The server's audit-log key named by the genesis.
+    pub fn genesis_audit_key(&self) -> [u8; 32] {
+        self.audit_key
     }
 
     /// The head hash.

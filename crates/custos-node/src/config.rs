@@ -27,6 +27,10 @@ pub struct NodeConfig {
     pub members: Vec<NodePublicKey>,
     /// Deadline per protocol message, in milliseconds.
     pub message_timeout_ms: u64,
+    /// Governance genesis hash (hex) the operator confirmed; the node takes
+    /// no governance chain with another root and signs nothing without one.
+    #[serde(default)]
+    pub genesis: Option<String>,
 }
 
 impl NodeConfig {
@@ -59,6 +63,7 @@ impl NodeConfig {
             threshold: 0,
             members: Vec::new(),
             message_timeout_ms: 30_000,
+            genesis: None,
         }
     }
 
@@ -105,6 +110,22 @@ impl NodeConfig {
         Ok(())
     }
 
+    /// Pins the governance genesis hash the operator confirmed (hex); a
+    /// pinned genesis is never replaced.
+    pub fn pin_genesis(&mut self, hash: &str) -> Result<(), PinError> {
+        let hash = hash.trim().to_ascii_lowercase();
+        if hash.len() != 64 || hex::decode(&hash).is_err() {
+            return Err(PinError::Genesis("not a 32-byte hex hash"));
+        }
+        match &self.genesis {
+            Some(g) if *g != hash => Err(PinError::Genesis("another genesis is pinned already")),
+            _ => {
+                self.genesis = Some(hash);
+                Ok(())
+            }
+        }
+    }
+
     /// The pinned server fingerprint.
     pub fn server_pin(&self) -> Result<Fingerprint, custos_net::NetError> {
         self.server_fingerprint.parse()
@@ -138,6 +159,9 @@ pub enum PinError {
     /// This node's key is not among the members.
     #[error("this node's key is not a member of the committee")]
     NotAMember,
+    /// The governance genesis hash was refused.
+    #[error("governance genesis: {0}")]
+    Genesis(&'static str),
     /// Another committee is pinned already.
     #[error("this node already serves another committee")]
     AlreadyPinned,

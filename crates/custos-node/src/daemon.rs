@@ -22,8 +22,12 @@ use tokio_rustls::TlsConnector;
 
 use crate::config::{Enrolment, NodeConfig};
 use crate::job::{run_job, Inbound, JobInput, JobOutput};
+use crate::recheck::{check_transfer, LedgerRow};
 use crate::store::{JournalEntry, NodeVault, StoreError, JOURNAL_RUNNING};
 use crate::vault::{EntryKind, KdfParams};
+use crate::witness::WitnessState;
+use custos_governance::{Genesis, Governance, SignedProposal};
+use custos_wire::authz::{GovernanceSync, WitnessRequest};
 
 /// The node's SQLite file in its directory.
 pub const DB_FILE: &str = "node.db";
@@ -119,6 +123,19 @@ struct Node {
     keys: NodeKeys,
     /// Safe primes finished by the background generator.
     primes_ready: AtomicU8,
+    /// The governance chain this node validated.
+    gov: Mutex<GovHeld>,
+    /// The node as audit witness.
+    witness: Mutex<WitnessState>,
+    /// Ed25519 key for checkpoint co-signatures.
+    witness_key: ed25519_dalek::SigningKey,
+}
+
+/// The governance chain as the node holds it.
+#[derive(Default)]
+struct GovHeld {
+    chain: Vec<SignedProposal>,
+    gov: Option<Governance>,
 }
 
 /// Runs the node until the process is stopped.
@@ -153,11 +170,25 @@ pub async fn run(dir: &Path, passphrase: &[u8]) -> Result<(), NodeError> {
         &tls,
         config.server_pin()?,
     )?));
+    let witness_key = witness_key(&secret);
+    let gov = load_governance(&vault, &config).await?;
+    let witness = match vault.witness_state().await? {
+        Some(bytes) => postcard::from_bytes(&bytes)
+            .ok()
+            .filter(|w: &WitnessState| w.frontier.is_well_formed())
+            .ok_or(NodeError::Setup(
+                "stored witness state does not decode".into(),
+            ))?,
+        None => WitnessState::default(),
+    };
     let node = Arc::new(Node {
         config,
         vault,
         keys,
         primes_ready: AtomicU8::new(0),
+        gov: Mutex::new(gov),
+        witness: Mutex::new(witness),
+        witness_key,
     });
     tokio::spawn(ensure_primes(node.clone()));
     loop {
@@ -170,6 +201,177 @@ pub async fn run(dir: &Path, passphrase: &[u8]) -> Result<(), NodeError> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// The node's Ed25519 checkpoint co-signing key, derived from its channel
+/// secret under a domain tag (one secret to protect, two keys).
+fn witness_key(secret: &[u8]) -> ed25519_dalek::SigningKey {
+    use sha2::Digest;
+    let seed: zeroize::Zeroizing<[u8; 32]> = zeroize::Zeroizing::new(
+        sha2::Sha256::new()
+            .chain_update(b"custos/node/witness-key/v1")
+            .chain_update(secret)
+            .finalize()
+            .into(),
+    );
+    ed25519_dalek::SigningKey::from_bytes(&seed)
+}
+
+/// The node's checkpoint co-signing public key (hex), for auditors' key
+/// files.
+pub async fn witness_public_key(dir: &Path, passphrase: &[u8]) -> Result<String, NodeError> {
+    let config = NodeConfig::load(dir)?;
+    let vault = NodeVault::open(
+        &dir.join(DB_FILE),
+        passphrase,
+        &config.public_key.to_string(),
+    )
+    .await?;
+    let secret = vault
+        .get(EntryKind::NodeKeys, NODE_WIDE, 0)
+        .await?
+        .ok_or(NodeError::Setup("vault has no node key".into()))?;
+    Ok(hex::encode(witness_key(&secret).verifying_key().to_bytes()))
+}
+
+/// Replays the stored chain from its genesis; refuses a store whose genesis
+/// is not the pinned one.
+async fn load_governance(vault: &NodeVault, config: &NodeConfig) -> Result<GovHeld, NodeError> {
+    let bodies = vault.governance().await?;
+    let Some((first, rest)) = bodies.split_first() else {
+        return Ok(GovHeld::default());
+    };
+    let bad = |what: &str| NodeError::Setup(format!("stored governance chain: {what}"));
+    let genesis: Genesis = postcard::from_bytes(first).map_err(|_| bad("genesis"))?;
+    let hash = genesis.hash().map_err(|e| bad(&e.to_string()))?;
+    if config.genesis.as_deref() != Some(hex::encode(hash).as_str()) {
+        return Err(bad("genesis is not the pinned one"));
+    }
+    let chain = rest
+        .iter()
+        .map(|b| postcard::from_bytes(b).map_err(|_| bad("proposal")))
+        .collect::<Result<Vec<SignedProposal>, _>>()?;
+    let gov =
+        Governance::replay(&genesis, &chain).map_err(|(h, e)| bad(&format!("height {h}: {e}")))?;
+    Ok(GovHeld {
+        chain,
+        gov: Some(gov),
+    })
+}
+
+/// Takes what extends this node's chain from the server's copy: the genesis
+/// must be the pinned one, the stored prefix must match (else the server
+/// offers a fork), and each new proposal must carry an admin quorum of the
+/// state before it. Returns why part of it was refused, if it was.
+async fn sync_governance(node: &Node, sync: &GovernanceSync) -> Option<String> {
+    let hash = match sync.genesis.hash() {
+        Ok(h) => hex::encode(h),
+        Err(e) => return Some(e.to_string()),
+    };
+    if node.config.genesis.as_deref() != Some(hash.as_str()) {
+        return Some(format!(
+            "genesis {hash} is not the one this node's operator confirmed"
+        ));
+    }
+    let mut held = node.gov.lock().await;
+    if held.gov.is_none() {
+        let gov = match Governance::genesis(&sync.genesis) {
+            Ok(g) => g,
+            Err(e) => return Some(e.to_string()),
+        };
+        let body = match postcard::to_stdvec(&sync.genesis) {
+            Ok(b) => b,
+            Err(e) => return Some(e.to_string()),
+        };
+        if let Err(e) = node.vault.put_governance(0, &body).await {
+            return Some(e.to_string());
+        }
+        held.gov = Some(gov);
+    }
+    let ours = held.chain.len();
+    if let Some(h) = held.chain.iter().zip(&sync.chain).position(|(a, b)| a != b) {
+        return Some(format!(
+            "fork: the server's chain differs at height {}",
+            h + 1
+        ));
+    }
+    if sync.chain.len() < ours {
+        return Some(format!(
+            "stale: the server offers height {}, this node holds {ours}",
+            sync.chain.len()
+        ));
+    }
+    for p in sync.chain.iter().skip(ours) {
+        let Some(gov) = held.gov.as_mut() else {
+            return Some("no genesis".into());
+        };
+        let mut next = gov.clone();
+        if let Err(e) = next.apply(p) {
+            return Some(format!("height {}: {e}", p.proposal.height));
+        }
+        let stored = match postcard::to_stdvec(p) {
+            Ok(body) => node.vault.put_governance(p.proposal.height, &body).await,
+            Err(e) => return Some(e.to_string()),
+        };
+        if let Err(e) = stored {
+            return Some(e.to_string());
+        }
+        *gov = next;
+        held.chain.push(p.clone());
+    }
+    None
+}
+
+/// Checks and co-signs a checkpoint; the new frontier and ledger rows are
+/// stored before the co-signature leaves the node.
+async fn witness_checkpoint(node: &Node, req: &WitnessRequest) -> Result<Vec<u8>, String> {
+    let audit_key = {
+        let held = node.gov.lock().await;
+        let gov = held
+            .gov
+            .as_ref()
+            .ok_or("this node holds no governance chain yet")?;
+        ed25519_dalek::VerifyingKey::from_bytes(&gov.genesis_audit_key())
+            .map_err(|_| "the genesis audit key is not an Ed25519 key".to_owned())?
+    };
+    let mut state = node.witness.lock().await;
+    let done = crate::witness::witness(&state, req, &audit_key, &node.witness_key, now())
+        .map_err(|e| e.to_string())?;
+    let body = postcard::to_stdvec(&done.state).map_err(|e| e.to_string())?;
+    let rows = done
+        .ledger
+        .iter()
+        .map(|r| {
+            serde_json::to_string(&r.record)
+                .map(|json| (r.seq, r.record.request_id.clone(), json))
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    node.vault
+        .put_witness(&body, &rows, now())
+        .await
+        .map_err(|e| e.to_string())?;
+    *state = done.state;
+    Ok(done.signature)
+}
+
+/// The node's ledger of witnessed signings.
+async fn ledger(node: &Node) -> Result<Vec<LedgerRow>, String> {
+    node.vault
+        .ledger()
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|(seq, json, witnessed_at)| {
+            serde_json::from_str(&json)
+                .map(|record| LedgerRow {
+                    seq,
+                    record,
+                    witnessed_at,
+                })
+                .map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 /// Generates safe primes in the background if the vault has none.
@@ -282,6 +484,35 @@ async fn serve(node: &Arc<Node>, connector: &TlsConnector) -> Result<(), NodeErr
                     None => {}
                 }
             }
+            ServerMessage::Governance(sync) => {
+                let refused = sync_governance(node, &sync).await;
+                if let Some(why) = &refused {
+                    eprintln!("{}: governance refused: {why}", node.config.name);
+                }
+                let (height, head) = match &node.gov.lock().await.gov {
+                    Some(g) => (g.height(), g.head()),
+                    None => (0, [0; 32]),
+                };
+                let _ = out_tx
+                    .send(NodeMessage::GovernanceHead {
+                        height,
+                        head,
+                        refused,
+                    })
+                    .await;
+            }
+            ServerMessage::Witness(req) => {
+                let result = witness_checkpoint(node, &req).await;
+                if let Err(why) = &result {
+                    eprintln!("{}: checkpoint refused: {why}", node.config.name);
+                }
+                let _ = out_tx
+                    .send(NodeMessage::Witnessed {
+                        size: req.checkpoint.size,
+                        result,
+                    })
+                    .await;
+            }
             ServerMessage::Abort { session, reason } => {
                 for frame in pending.remove(&session).unwrap_or_default() {
                     pending_bytes = pending_bytes.saturating_sub(frame.ciphertext.len());
@@ -353,12 +584,24 @@ async fn load_input(node: &Node, job: &Job) -> Result<JobInput, String> {
                 .await
                 .map(|s| JobInput::Share(Box::new(s)))
         }
-        JobKind::SignTransfer { key_id, intent, .. } => {
+        JobKind::SignTransfer {
+            key_id,
+            intent,
+            auth,
+            ..
+        } => {
+            let intent =
+                custos_chains::TransferIntent::from_bytes(intent).map_err(|e| e.to_string())?;
+            // The node's own decision, before anything else (DESIGN step 4).
+            let ledger = ledger(node).await?;
+            {
+                let held = node.gov.lock().await;
+                check_transfer(held.gov.as_ref(), &intent, auth, now(), &ledger)
+                    .map_err(|e| format!("refused: {e}"))?;
+            }
             let aux = aux.await?;
             let share = load_share(v, key_id, aux.as_ref()).await?;
             // Each request is signed once: recorded before any signing.
-            let intent =
-                custos_chains::TransferIntent::from_bytes(intent).map_err(|e| e.to_string())?;
             let hash = intent.hash().map_err(|e| e.to_string())?;
             v.claim_request(intent.request_id, hash, now())
                 .await

@@ -287,6 +287,7 @@ pub fn run_job(
                 signers,
                 intent,
                 payloads,
+                ..
             },
             JobInput::Share(share),
         ) => {

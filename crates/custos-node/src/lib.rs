@@ -20,5 +20,7 @@
 pub mod config;
 pub mod daemon;
 pub mod job;
+pub mod recheck;
 pub mod store;
 pub mod vault;
+pub mod witness;

@@ -348,6 +348,84 @@ impl NodeVault {
     pub async fn journal(&self) -> Result<Vec<JournalEntry>, StoreError> {
         read_journal_from(&self.pool).await
     }
+
+    /// The stored governance chain: genesis, then proposals by height.
+    pub async fn governance(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows = sqlx::query("SELECT body FROM governance ORDER BY height")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<Vec<u8>, _>("body")?))
+            .collect()
+    }
+
+    /// Appends a validated step (the genesis at 0); heights are never
+    /// rewritten.
+    pub async fn put_governance(&self, height: u64, body: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO governance (height, body) VALUES ($1, $2)")
+            .bind(i64::try_from(height).map_err(|_| StoreError::State("height"))?)
+            .bind(body)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.is_unique_violation() => {
+                    StoreError::Exists(format!("governance height {height}"))
+                }
+                _ => StoreError::Db(e),
+            })?;
+        Ok(())
+    }
+
+    /// The witness state (postcard), if the node witnessed anything yet.
+    pub async fn witness_state(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT body FROM witness_state WHERE id = 0")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("body")).transpose()?)
+    }
+
+    /// Stores a new witness state and its ledger rows in one transaction:
+    /// `(seq, request_id, record JSON)`, witnessed at `now`.
+    pub async fn put_witness(
+        &self,
+        state: &[u8],
+        rows: &[(u64, String, String)],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO witness_state (id, body) VALUES (0, $1) ON CONFLICT (id) DO UPDATE SET body = excluded.body")
+            .bind(state)
+            .execute(&mut *tx)
+            .await?;
+        for (seq, request_id, record) in rows {
+            sqlx::query("INSERT INTO ledger (seq, request_id, record, witnessed_at) VALUES ($1, $2, $3, $4)")
+                .bind(i64::try_from(*seq).map_err(|_| StoreError::State("seq"))?)
+                .bind(request_id)
+                .bind(record)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The ledger: `(seq, record JSON, witnessed_at)`, oldest first.
+    pub async fn ledger(&self) -> Result<Vec<(u64, String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT seq, record, witnessed_at FROM ledger ORDER BY seq")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let seq: i64 = r.try_get("seq")?;
+                Ok((
+                    u64::try_from(seq).unwrap_or_default(),
+                    r.try_get("record")?,
+                    r.try_get("witnessed_at")?,
+                ))
+            })
+            .collect()
+    }
 }
 
 /// Outcome of a journal entry whose job has not finished (or never did:

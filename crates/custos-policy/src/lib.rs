@@ -405,6 +405,20 @@ pub struct Approver {
     pub roles: Vec<String>,
 }
 
+/// Whether `approver` counts towards `decision` for a transfer started by
+/// `initiator`: named (or holding a named role) and not the initiator.
+pub fn may_approve(decision: &Decision, initiator: &str, approver: &Approver) -> bool {
+    match &decision.action {
+        Action::Approve { from, .. } => {
+            approver.user != initiator
+                && from
+                    .iter()
+                    .any(|p| principal_matches(p, &approver.user, &approver.roles))
+        }
+        Action::Allow | Action::Block => false,
+    }
+}
+
 /// Whether `decision` permits signing with these `approvals` for a transfer
 /// started by `initiator`: the initiator never counts, each user counts once,
 /// and only users named (or holding a role named) by the rule count.
@@ -419,11 +433,10 @@ pub fn check_approvals(
             Some(_) => "a policy rule blocks this transfer",
             None => "no policy rule matches (default deny)",
         })),
-        Action::Approve { count, from } => {
+        Action::Approve { count, .. } => {
             let qualified: BTreeSet<&str> = approvals
                 .iter()
-                .filter(|a| a.user != initiator)
-                .filter(|a| from.iter().any(|p| principal_matches(p, &a.user, &a.roles)))
+                .filter(|a| may_approve(decision, initiator, a))
                 .map(|a| a.user.as_str())
                 .collect();
             let need = usize::try_from(*count).unwrap_or(usize::MAX);

@@ -48,7 +48,12 @@ impl From<FlowError> for Failure {
     fn from(e: FlowError) -> Self {
         let status = match &e {
             FlowError::Invalid(_) => StatusCode::BAD_REQUEST,
-            FlowError::NoWallet(_) => StatusCode::NOT_FOUND,
+            FlowError::NoWallet(_) | FlowError::NotFound(_) => StatusCode::NOT_FOUND,
+            FlowError::Forbidden(_) => StatusCode::FORBIDDEN,
+            FlowError::Audit(_) | FlowError::Hub(HubError::Audit(_)) => {
+                eprintln!("server: {e}");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             FlowError::Hub(HubError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             FlowError::Hub(HubError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             FlowError::Hub(HubError::Failed { .. } | HubError::Disagree(_)) => {
@@ -210,8 +215,18 @@ pub struct PresignPool {
         running_sessions,
         create_wallet,
         crate::api_chains::address,
-        crate::api_chains::transfer,
+        crate::api_chains::prepare,
         crate::api_chains::psbt,
+        crate::api_authz::submit,
+        crate::api_authz::list,
+        crate::api_authz::get_request,
+        crate::api_authz::approve,
+        crate::api_authz::reject,
+        crate::api_authz::governance,
+        crate::api_authz::propose,
+        crate::api_authz::approve_proposal,
+        crate::api_authz::proposals,
+        crate::api_authz::export,
         list_wallets,
         get_wallet,
         sign,
@@ -232,7 +247,18 @@ pub struct PresignPool {
         NodeProgress,
         crate::api_chains::AddressResponse,
         crate::api_chains::TransferRequest,
-        crate::api_chains::TransferResponse,
+        crate::api_chains::PreparedTransfer,
+        crate::api_authz::SubmitRequest,
+        crate::api_authz::ApproveRequest,
+        crate::api_authz::RejectRequest,
+        crate::api_authz::GovernanceView,
+        crate::api_authz::ProposalView,
+        crate::api_authz::ProposalSubmission,
+        crate::api_authz::AuditExport,
+        crate::approvals::RequestView,
+        crate::approvals::ApprovalView,
+        crate::approvals::RecordView,
+        crate::approvals::SignedView,
         crate::api_chains::Prevout,
         crate::api_chains::PsbtRequest,
         crate::api_chains::PsbtResponse
@@ -260,9 +286,26 @@ pub fn router(hub: Arc<Hub>, token: String) -> Router {
         .route("/v1/wallets/{id}/signatures", post(sign))
         .route("/v1/wallets/{id}/address", get(crate::api_chains::address))
         .route(
-            "/v1/wallets/{id}/transfers",
-            post(crate::api_chains::transfer),
+            "/v1/wallets/{id}/transfers/prepare",
+            post(crate::api_chains::prepare),
         )
+        .route(
+            "/v1/requests",
+            post(crate::api_authz::submit).get(crate::api_authz::list),
+        )
+        .route("/v1/requests/{id}", get(crate::api_authz::get_request))
+        .route("/v1/requests/{id}/approve", post(crate::api_authz::approve))
+        .route("/v1/requests/{id}/reject", post(crate::api_authz::reject))
+        .route("/v1/governance", get(crate::api_authz::governance))
+        .route(
+            "/v1/governance/proposals",
+            post(crate::api_authz::propose).get(crate::api_authz::proposals),
+        )
+        .route(
+            "/v1/governance/proposals/{id}/approve",
+            post(crate::api_authz::approve_proposal),
+        )
+        .route("/v1/audit/export", get(crate::api_authz::export))
         .route("/v1/wallets/{id}/psbt", post(crate::api_chains::psbt))
         .route(
             "/v1/wallets/{id}/presignatures",

@@ -120,20 +120,6 @@ pub struct Prevout {
     pub value: u64,
 }
 
-/// A signed transaction.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct TransferResponse {
-    /// `ethereum` | `bitcoin` | `solana`.
-    pub chain: String,
-    /// Ethereum: 0x-hex EIP-2718; Bitcoin: hex; Solana: base64.
-    pub raw_tx: String,
-    /// The sending address.
-    pub from: String,
-    /// Bitcoin only: each input's prevout, in input order.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub prevouts: Option<Vec<Prevout>>,
-}
-
 fn need<T>(v: Option<T>, name: &str, chain: &str) -> Result<T, Failure> {
     v.ok_or_else(|| bad(format!("{chain} transfers need {name}")))
 }
@@ -160,6 +146,15 @@ fn utxo(s: &str) -> Result<Utxo, Failure> {
         vout: number(vout, "vout")?,
         value: number(value, "UTXO value")?,
     })
+}
+
+/// The chain part of an intent for `r` (tokens resolved from `tokens`); the
+/// CLI uses it too, to compare a prepared intent with what the user asked.
+pub fn chain_intent(
+    r: &TransferRequest,
+    tokens: &[custos_chains::intent::KnownToken],
+) -> Result<ChainIntent, String> {
+    intent(r, tokens).map_err(|f| f.1)
 }
 
 fn intent(
@@ -234,31 +229,29 @@ fn prevouts(p: &[(Vec<u8>, u64)]) -> Vec<Prevout> {
         .collect()
 }
 
-#[utoipa::path(post, path = "/v1/wallets/{id}/transfers", params(("id" = String, Path, description = "wallet id")),
+/// An unsigned transfer intent for the initiator to check and sign.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PreparedTransfer {
+    /// Canonical `TransferIntent` (hex): decode and compare it with what
+    /// you asked for before signing its hash.
+    pub intent: String,
+    /// Its hash (hex).
+    pub hash: String,
+}
+
+#[utoipa::path(post, path = "/v1/wallets/{id}/transfers/prepare", params(("id" = String, Path, description = "wallet id")),
     request_body = TransferRequest,
-    responses((status = 200, body = TransferResponse), (status = 400, body = crate::api::ApiError), (status = 401, body = crate::api::ApiError),
-              (status = 404, body = crate::api::ApiError), (status = 502, body = crate::api::ApiError), (status = 503, body = crate::api::ApiError)))]
-pub(crate) async fn transfer(
+    responses((status = 200, body = PreparedTransfer), (status = 400, body = crate::api::ApiError), (status = 404, body = crate::api::ApiError)))]
+pub(crate) async fn prepare(
     State(api): State<Api>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     Json(body): Json<TransferRequest>,
-) -> Result<Json<TransferResponse>, Failure> {
-    authorize(&api, &headers)?;
+) -> Result<Json<PreparedTransfer>, Failure> {
     let chain = intent(&body, &api.hub.config().tokens)?;
-    let signed = transfers::transfer(
-        &api.hub,
-        &id,
-        body.index.unwrap_or(0),
-        chain,
-        body.signers.clone(),
-    )
-    .await?;
-    Ok(Json(TransferResponse {
-        chain: signed.chain.to_owned(),
-        raw_tx: signed.raw_tx,
-        from: signed.from,
-        prevouts: (signed.chain == "bitcoin").then(|| prevouts(&signed.prevouts)),
+    let intent = transfers::prepare(&api.hub, &id, body.index.unwrap_or(0), chain).await?;
+    Ok(Json(PreparedTransfer {
+        intent: hex::encode(intent.to_bytes().map_err(|e| bad(e.to_string()))?),
+        hash: hex::encode(intent.hash().map_err(|e| bad(e.to_string()))?),
     }))
 }
 

@@ -40,7 +40,7 @@ pub enum ServerError {
     Setup(String),
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
@@ -59,7 +59,39 @@ pub fn init(dir: &Path, token: &str) -> Result<Fingerprint, ServerError> {
     std::fs::write(dir.join(CERT_FILE), tls.cert_der())?;
     write_private(&dir.join(KEY_FILE), tls.key_der())?;
     write_private(&dir.join(TOKEN_FILE), token.as_bytes())?;
+    crate::authority::audit_key(dir, true)?;
     Ok(tls.fingerprint())
+}
+
+/// The governance genesis (postcard) the server takes on first start.
+pub const GENESIS_FILE: &str = "genesis.bin";
+
+/// Writes the genesis for first start (`custos governance init`) and
+/// returns its hash, which every node operator confirms. The audit key is
+/// this server's.
+pub fn write_genesis(
+    dir: &Path,
+    admins: Vec<(String, [u8; 32])>,
+    admin_quorum: u32,
+) -> Result<custos_governance::Genesis, ServerError> {
+    let key = crate::authority::audit_key(dir, false)?;
+    let genesis = custos_governance::Genesis {
+        admins,
+        admin_quorum,
+        audit_key: key.verifying_key().to_bytes(),
+    };
+    custos_governance::Governance::genesis(&genesis)
+        .map_err(|e| ServerError::Setup(e.to_string()))?;
+    let path = dir.join(GENESIS_FILE);
+    if path.exists() {
+        return Err(ServerError::Setup(format!(
+            "{} exists already",
+            path.display()
+        )));
+    }
+    let bytes = postcard::to_stdvec(&genesis).map_err(|e| ServerError::Setup(e.to_string()))?;
+    std::fs::write(path, bytes)?;
+    Ok(genesis)
 }
 
 /// Runs the server until the process is stopped.
@@ -100,7 +132,39 @@ pub async fn run(dir: &Path) -> Result<(), ServerError> {
         &tls,
         Arc::new(move |f| check.contains_key(f)),
     )?));
-    let hub = Hub::new(config.clone(), store);
+    let key = crate::authority::audit_key(dir, false)
+        .map_err(|e| ServerError::Setup(format!("audit key: {e}")))?;
+    let authority = crate::authority::Authority::load(key, store.as_ref())
+        .await
+        .map_err(|e| ServerError::Setup(e.to_string()))?;
+    if authority.genesis().await.is_none() {
+        if let Ok(bytes) = std::fs::read(dir.join(GENESIS_FILE)) {
+            let genesis: custos_governance::Genesis = postcard::from_bytes(&bytes)
+                .map_err(|_| ServerError::Setup(format!("{GENESIS_FILE} does not decode")))?;
+            if genesis.audit_key != authority.audit_public_key() {
+                return Err(ServerError::Setup(format!(
+                    "{GENESIS_FILE} names another audit key than this server's"
+                )));
+            }
+            let now = crate::workflow::now();
+            authority
+                .init_genesis(store.as_ref(), &genesis, now)
+                .await
+                .map_err(|e| ServerError::Setup(e.to_string()))?;
+            let hash = genesis.hash().map(hex::encode).unwrap_or_default();
+            authority
+                .append(
+                    store.as_ref(),
+                    now,
+                    "server",
+                    "governance-genesis",
+                    &serde_json::json!({ "hash": hash }),
+                )
+                .await
+                .map_err(|e| ServerError::Setup(e.to_string()))?;
+        }
+    }
+    let hub = Hub::new(config.clone(), store, authority);
 
     let node_listener = tokio::net::TcpListener::bind(&config.node_addr).await?;
     let nodes_hub = hub.clone();

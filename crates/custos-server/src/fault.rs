@@ -2,16 +2,14 @@
 //! build): the server plays the malicious relay of the threat model and the
 //! nodes must catch it. `CUSTOS_RELAY_FAULT=flip|replay|drop|reorder` picks
 //! one fault, applied in every session to the first (sender, recipient)
-//! stream the server sees. `CUSTOS_JOB_FAULT=payload|intent` makes transfer
-//! jobs lie: `payload` states a different sighash than the intent gives;
-//! `intent` sends the last signer an intent for a larger amount (with the
-//! payloads that intent gives, so only the other nodes can notice).
+//! stream the server sees. `CUSTOS_AUTH_FAULT` makes the server lie about
+//! transfers in the ways the threat model lists (see
+//! [`edit_authorization`]); the nodes must refuse each.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use custos_tss::PartyIndex;
-use custos_wire::control::JobKind;
 use custos_wire::Frame;
 
 /// What the relay does to the chosen stream.
@@ -87,54 +85,77 @@ impl Faults {
     }
 }
 
-/// Transfer jobs as a lying server would send them (`CUSTOS_JOB_FAULT`).
-pub fn edit_transfer(
-    mut kind: JobKind,
-    intent: &custos_chains::TransferIntent,
-    wallet: &crate::store::WalletRecord,
-    signers: &[PartyIndex],
-) -> Result<(JobKind, BTreeMap<PartyIndex, JobKind>), crate::workflow::FlowError> {
-    let mut overrides = BTreeMap::new();
-    match std::env::var("CUSTOS_JOB_FAULT").ok().as_deref() {
-        Some("payload") => {
-            if let JobKind::SignTransfer { payloads, .. } = &mut kind {
-                if let Some(b) = payloads.first_mut().and_then(|p| p.first_mut()) {
-                    *b ^= 1;
-                }
+/// The authorisation fault named by `CUSTOS_AUTH_FAULT`, if any. While one
+/// is set the server also skips its own policy, role and segregation-of-duty
+/// checks and dispatches whatever it holds, so only the nodes stand between
+/// the request and a signature.
+pub fn auth_fault() -> Option<String> {
+    std::env::var("CUSTOS_AUTH_FAULT")
+        .ok()
+        .filter(|f| !f.is_empty())
+}
+
+/// Edits what a lying server sends with a transfer (`CUSTOS_AUTH_FAULT`):
+/// `no-approvals`, `forge-approval`, `alter-amount`,
+/// `alter-destination`, `alter-fee`, `stale-head`, `skew`, `unlogged`,
+/// `payload` (a different sighash than the intent gives). `log` is cleared
+/// when the signing must not be logged.
+pub fn edit_authorization(
+    auth: &mut custos_wire::authz::Authorization,
+    intent: &mut Vec<u8>,
+    payloads: &mut [Vec<u8>],
+    log: &mut bool,
+    stale_head: Option<[u8; 32]>,
+) {
+    use custos_chains::ChainIntent;
+    let Some(fault) = auth_fault() else { return };
+    eprintln!("server: TEST BUILD: authorisation fault {fault} is active");
+    let mut alter = |f: &dyn Fn(&mut ChainIntent)| {
+        if let Ok(mut t) = custos_chains::TransferIntent::from_bytes(intent) {
+            f(&mut t.chain);
+            if let Ok(b) = t.to_bytes() {
+                *intent = b;
             }
         }
-        Some("intent") => {
-            let mut other = intent.clone();
-            match &mut other.chain {
-                custos_chains::ChainIntent::Ethereum(e) => e.amount += 1,
-                custos_chains::ChainIntent::Bitcoin(b) => b.amount += 1,
-                custos_chains::ChainIntent::Solana(s) => s.amount += 1,
+    };
+    match fault.as_str() {
+        // (`below-quorum` and `accept` act in `approvals`: the server
+        // dispatches early or counts approvals it should refuse.)
+        "no-approvals" => auth.approvals.clear(),
+        "forge-approval" => {
+            use ed25519_dalek::Signer;
+            let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+            if let Some(last) = auth.approvals.last_mut() {
+                last.1 = key.sign(b"forged").to_bytes().to_vec();
             }
-            let key = crate::transfers::account_key(wallet, other.account)?;
-            let unsigned = custos_chains::build(&other, &key)?;
-            if let (
-                JobKind::SignTransfer {
-                    key_id, signers: s, ..
-                },
-                Some(&last),
-            ) = (&kind, signers.last())
-            {
-                overrides.insert(
-                    last,
-                    JobKind::SignTransfer {
-                        key_id: key_id.clone(),
-                        signers: s.clone(),
-                        intent: other.to_bytes()?,
-                        payloads: unsigned
-                            .payloads
-                            .iter()
-                            .map(|p| p.message().to_vec())
-                            .collect(),
-                    },
-                );
+        }
+        "alter-amount" => alter(&|c| match c {
+            ChainIntent::Ethereum(e) => e.amount += 1,
+            ChainIntent::Bitcoin(b) => b.amount += 1,
+            ChainIntent::Solana(s) => s.amount += 1,
+        }),
+        "alter-destination" => alter(&|c| {
+            if let ChainIntent::Ethereum(e) = c {
+                e.to = "0x000000000000000000000000000000000000dEaD".into();
+            }
+        }),
+        "alter-fee" => alter(&|c| {
+            if let ChainIntent::Ethereum(e) = c {
+                e.max_fee_per_gas += 1;
+            }
+        }),
+        "stale-head" => {
+            if let Some(h) = stale_head {
+                auth.head = h;
+            }
+        }
+        "skew" => auth.time -= 3 * 3600,
+        "unlogged" => *log = false,
+        "payload" => {
+            if let Some(b) = payloads.first_mut().and_then(|p| p.first_mut()) {
+                *b ^= 1;
             }
         }
         _ => {}
     }
-    Ok((kind, overrides))
 }

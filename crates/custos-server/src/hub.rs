@@ -9,15 +9,19 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use custos_audit::checkpoint::SignedCheckpoint;
+use custos_audit::entry::SignedEntry;
 use custos_tss::PartyIndex;
+use custos_wire::authz::WitnessRequest;
 use custos_wire::control::{
     CommitteeSpec, Job, JobKind, NodeMessage, Outcome, ServerMessage, MAX_PROGRESS_NOTE,
 };
 use custos_wire::NodePublicKey;
 use rand_core::{OsRng, RngCore};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
+use crate::authority::{Authority, AuthorityError};
 use crate::config::ServerConfig;
 use crate::store::{SessionKind, SessionRecord, State, Store};
 
@@ -52,6 +56,9 @@ pub enum HubError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The audit log could not be written: nothing was done.
+    #[error("audit log: {0}")]
+    Audit(String),
 }
 
 struct Route {
@@ -88,9 +95,14 @@ pub struct Hub {
     store: Arc<dyn Store>,
     nodes: Mutex<HashMap<NodePublicKey, mpsc::Sender<ServerMessage>>>,
     routes: Mutex<HashMap<[u8; 32], Route>>,
+    authority: Authority,
+    /// Nodes' answers to checkpoints, by (node, size).
+    witness_waiters: Mutex<HashMap<(NodePublicKey, u64), WitnessWaiter>>,
     #[cfg(feature = "fault-injection")]
     faults: Option<crate::fault::Faults>,
 }
+
+type WitnessWaiter = oneshot::Sender<Result<Vec<u8>, String>>;
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -101,12 +113,14 @@ fn now() -> i64 {
 
 impl Hub {
     /// A hub over `store` for the committee in `config`.
-    pub fn new(config: ServerConfig, store: Arc<dyn Store>) -> Arc<Self> {
+    pub fn new(config: ServerConfig, store: Arc<dyn Store>, authority: Authority) -> Arc<Self> {
         Arc::new(Self {
             config,
             store,
             nodes: Mutex::default(),
             routes: Mutex::default(),
+            authority,
+            witness_waiters: Mutex::default(),
             #[cfg(feature = "fault-injection")]
             faults: crate::fault::Faults::from_env(),
         })
@@ -120,6 +134,144 @@ impl Hub {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Governance and audit state.
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// Appends an audit entry (fail closed: an error means do not act).
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> Result<SignedEntry, AuthorityError> {
+        self.authority
+            .append(self.store.as_ref(), now(), actor, action, &detail)
+            .await
+    }
+
+    /// Sends the governance chain to every connected node (each validates it
+    /// before its next job, as messages on a connection are handled in order).
+    pub async fn push_governance(&self) {
+        let Some(sync) = self.authority.sync().await else {
+            return;
+        };
+        let nodes: Vec<_> = self.nodes.lock().await.values().cloned().collect();
+        for tx in nodes {
+            let _ = tx
+                .send(ServerMessage::Governance(Box::new(sync.clone())))
+                .await;
+        }
+    }
+
+    /// Test builds: sends nodes a chain with `p` appended unchecked (a
+    /// server forwarding a change that lacks its quorum).
+    #[cfg(feature = "fault-injection")]
+    pub async fn push_unchecked_governance(&self, p: &custos_governance::SignedProposal) {
+        let Some(mut sync) = self.authority.sync().await else {
+            return;
+        };
+        sync.chain.push(p.clone());
+        let nodes: Vec<_> = self.nodes.lock().await.values().cloned().collect();
+        for tx in nodes {
+            let _ = tx
+                .send(ServerMessage::Governance(Box::new(sync.clone())))
+                .await;
+        }
+    }
+
+    /// Has the current audit checkpoint co-signed by the `parties` (each
+    /// reads the entries it has not seen); records and returns it. Fails
+    /// if any of them refuses or does not answer in `timeout`.
+    pub async fn checkpoint(
+        &self,
+        parties: &[PartyIndex],
+        timeout: Duration,
+    ) -> Result<SignedCheckpoint, HubError> {
+        let (checkpoint, server) = self.authority.checkpoint().await;
+        let mut waits = Vec::new();
+        for &p in parties {
+            let Some(key) = self.config.members.get(usize::from(p)).copied() else {
+                return Err(HubError::Unavailable(format!("party {p}")));
+            };
+            let tx = self.nodes.lock().await.get(&key).cloned();
+            let Some(tx) = tx else {
+                return Err(HubError::Unavailable(self.config.node_name(&key)));
+            };
+            let from = self.authority.witnessed(&key).await;
+            let mut entries = Vec::new();
+            let mut next = from;
+            while next < checkpoint.size {
+                let batch = self
+                    .store
+                    .audit_entries(next, (checkpoint.size - next).min(1024))
+                    .await?;
+                if batch.is_empty() {
+                    break;
+                }
+                for body in batch {
+                    let e: SignedEntry = postcard::from_bytes(&body)
+                        .map_err(|_| HubError::Disagree("stored audit entry does not decode"))?;
+                    entries.push(e);
+                    next += 1;
+                }
+            }
+            let (done_tx, done_rx) = oneshot::channel();
+            self.witness_waiters
+                .lock()
+                .await
+                .insert((key, checkpoint.size), done_tx);
+            let req = WitnessRequest {
+                entries,
+                checkpoint,
+                server_signature: server.clone(),
+            };
+            let _ = tx.send(ServerMessage::Witness(Box::new(req))).await;
+            waits.push((key, done_rx));
+        }
+        let mut signed = SignedCheckpoint {
+            checkpoint,
+            server,
+            cosignatures: Vec::new(),
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut failure = None;
+        for (key, rx) in waits {
+            let name = self.config.node_name(&key);
+            match tokio::time::timeout_at(deadline, rx).await {
+                Ok(Ok(Ok(sig))) => signed.cosignatures.push((key.0, sig)),
+                Ok(Ok(Err(error))) => {
+                    failure.get_or_insert(HubError::Failed {
+                        node: name,
+                        error: format!("refused to co-sign audit checkpoint: {error}"),
+                        blame: String::new(),
+                    });
+                }
+                Ok(Err(_)) | Err(_) => {
+                    self.witness_waiters
+                        .lock()
+                        .await
+                        .remove(&(key, checkpoint.size));
+                    failure.get_or_insert(HubError::Timeout {
+                        after: timeout,
+                        waiting_for: name,
+                    });
+                }
+            }
+        }
+        if !signed.cosignatures.is_empty() {
+            self.authority
+                .record_checkpoint(self.store.as_ref(), &signed, now())
+                .await
+                .map_err(|e| HubError::Audit(e.to_string()))?;
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(signed),
+        }
     }
 
     /// Whether the node with this key is connected.
@@ -148,6 +300,9 @@ impl Hub {
             }
         }
         let (tx, mut rx) = mpsc::channel::<ServerMessage>(1024);
+        if let Some(sync) = self.authority.sync().await {
+            let _ = tx.send(ServerMessage::Governance(Box::new(sync))).await;
+        }
         self.nodes.lock().await.insert(key, tx.clone());
         eprintln!("server: node {name} connected");
         let writer = tokio::spawn(async move {
@@ -179,6 +334,20 @@ impl Hub {
                             note.truncate(end);
                             route.progress.insert(index, note);
                         }
+                    }
+                }
+                NodeMessage::Witnessed { size, result } => {
+                    if let Some(w) = self.witness_waiters.lock().await.remove(&(key, size)) {
+                        let _ = w.send(result);
+                    }
+                }
+                NodeMessage::GovernanceHead {
+                    height, refused, ..
+                } => {
+                    if let Some(why) = refused {
+                        eprintln!(
+                            "server: node {name} at governance height {height} refused: {why}"
+                        );
                     }
                 }
                 NodeMessage::Hello { .. } => {}

@@ -17,7 +17,10 @@
 #![warn(missing_docs)]
 
 pub mod api;
-mod api_chains;
+mod api_authz;
+pub mod api_chains;
+pub mod approvals;
+pub mod authority;
 pub mod config;
 pub mod daemon;
 #[cfg(feature = "fault-injection")]
@@ -26,3 +29,27 @@ pub mod hub;
 pub mod store;
 pub mod transfers;
 pub mod workflow;
+
+/// The authorisation fault of a test build (the server then skips some of
+/// its own checks, leaving them to the nodes). Always `None` in product
+/// builds.
+pub(crate) fn fault() -> Option<String> {
+    #[cfg(feature = "fault-injection")]
+    {
+        fault::auth_fault()
+    }
+    #[cfg(not(feature = "fault-injection"))]
+    {
+        None
+    }
+}
+
+/// Whether any authorisation fault is active.
+pub(crate) fn fault_active() -> bool {
+    fault().is_some()
+}
+
+/// Whether the active fault is `name`.
+pub(crate) fn fault_is(name: &str) -> bool {
+    fault().as_deref() == Some(name)
+}

@@ -1,6 +1,7 @@
-//! Transfers and PSBTs: the server builds the same transaction as the nodes
-//! (to know what to assemble and to tell the nodes what it expects), sends
-//! the intent, and assembles the signatures the nodes return. It never asks
+//! Addresses and PSBTs, and the helpers transfers share (see `approvals`
+//! for the transfer flow): the server builds the same transaction as the
+//! nodes (to know what to assemble and to tell the nodes what it expects),
+//! sends the intent, and assembles the signatures the nodes return. It never asks
 //! a node to sign a hash: each node builds the payloads from the intent or
 //! PSBT itself and refuses if they differ from the server's.
 
@@ -9,14 +10,14 @@ use std::time::Duration;
 
 use custos_chains::address::AddressKind;
 use custos_chains::intent::{BitcoinNetwork, ChainIntent, TransferIntent, INTENT_VERSION};
-use custos_chains::{AccountKey, ChainError, SignedTx};
+use custos_chains::{AccountKey, ChainError};
 use custos_tss::{DerivationPath, PartyIndex};
 use custos_wire::control::{JobKind, Outcome};
 use rand_core::{OsRng, RngCore};
 
 use crate::hub::{Hub, HubError};
-use crate::store::{SessionKind, SignRequestRecord, State, WalletRecord};
-use crate::workflow::{agreed, choose_signers, now, random_id, FlowError};
+use crate::store::{SessionKind, WalletRecord};
+use crate::workflow::{agreed, choose_signers, FlowError};
 
 impl From<ChainError> for FlowError {
     fn from(e: ChainError) -> Self {
@@ -57,25 +58,14 @@ pub async fn address(
     )?)
 }
 
-fn signatures(outcomes: &BTreeMap<PartyIndex, Outcome>) -> Result<Vec<Vec<u8>>, HubError> {
-    agreed(outcomes, |o| match o {
-        Outcome::Signatures { signatures } => Some(signatures.clone()),
-        _ => None,
-    })?
-    .iter()
-    .map(|s| hex::decode(s).map_err(|_| HubError::Disagree("signature is not hex")))
-    .collect()
-}
-
-/// Builds, has the committee sign, and assembles a transfer from `account`
-/// of `wallet_id`.
-pub async fn transfer(
+/// A new intent from `account` of `wallet_id` with a fresh request id,
+/// checked to build; nothing is stored or signed.
+pub async fn prepare(
     hub: &Hub,
     wallet_id: &str,
     account: u32,
     chain: ChainIntent,
-    signers: Option<Vec<PartyIndex>>,
-) -> Result<SignedTx, FlowError> {
+) -> Result<TransferIntent, FlowError> {
     let w = wallet(hub, wallet_id).await?;
     let mut request_id = [0u8; 16];
     OsRng.fill_bytes(&mut request_id);
@@ -89,71 +79,20 @@ pub async fn transfer(
     };
     intent.validate()?;
     custos_chains::intent::check_token(&intent, &hub.config().tokens)?;
-    let unsigned = custos_chains::build(&intent, &account_key(&w, account)?)?;
-    let signers = choose_signers(hub, signers).await?;
-    let bytes = intent.to_bytes()?;
-    let kind = JobKind::SignTransfer {
-        key_id: w.key_id.clone(),
-        signers: signers.clone(),
-        intent: bytes.clone(),
-        payloads: unsigned
-            .payloads
-            .iter()
-            .map(|p| p.message().to_vec())
-            .collect(),
-    };
-    let request = random_id();
-    let t0 = now();
-    hub.store()
-        .insert_request(&SignRequestRecord {
-            id: request.clone(),
-            wallet_id: w.id.clone(),
-            message: bytes,
-            path: intent.path(),
-            state: State::Running,
-            session_id: None,
-            signature: None,
-            error: None,
-            created_at: t0,
-            updated_at: t0,
-        })
-        .await?;
-    let timeout = Duration::from_millis(hub.config().session_timeout_ms);
-    #[cfg(feature = "fault-injection")]
-    let (kind, overrides) = crate::fault::edit_transfer(kind, &intent, &w, &signers)?;
-    #[cfg(not(feature = "fault-injection"))]
-    let overrides = BTreeMap::new();
-    let result = hub
-        .run_each(
-            kind,
-            overrides,
-            SessionKind::Sign,
-            &signers,
-            Some(&w.id),
-            timeout,
-        )
-        .await
-        .and_then(|(session, outcomes)| Ok((session, signatures(&outcomes)?)))
-        .map_err(FlowError::from)
-        .and_then(|(session, sigs)| {
-            let signed = custos_chains::assemble(&unsigned, &sigs)
-                .map_err(|e| FlowError::Hub(HubError::Disagree(chain_disagree(&e))))?;
-            Ok((session, signed))
-        });
-    match result {
-        Ok((session, signed)) => {
-            hub.store()
-                .complete_request(&request, &session, signed.raw_tx.as_bytes(), now())
-                .await?;
-            Ok(signed)
-        }
-        Err(e) => {
-            hub.store()
-                .fail_request(&request, &e.to_string(), now())
-                .await?;
-            Err(e)
-        }
-    }
+    custos_chains::build(&intent, &account_key(&w, account)?)?;
+    Ok(intent)
+}
+
+pub(crate) fn signatures(
+    outcomes: &BTreeMap<PartyIndex, Outcome>,
+) -> Result<Vec<Vec<u8>>, HubError> {
+    agreed(outcomes, |o| match o {
+        Outcome::Signatures { signatures } => Some(signatures.clone()),
+        _ => None,
+    })?
+    .iter()
+    .map(|s| hex::decode(s).map_err(|_| HubError::Disagree("signature is not hex")))
+    .collect()
 }
 
 fn chain_disagree(_: &ChainError) -> &'static str {

@@ -30,6 +30,16 @@ pub enum FlowError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The acting user may not do this (signature, role, segregation of
+    /// duties).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// No such record.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The audit log could not be written; nothing was done (fail closed).
+    #[error("audit log unavailable, refusing to act: {0}")]
+    Audit(String),
 }
 
 pub(crate) fn now() -> i64 {

@@ -8,6 +8,7 @@
 use custos_tss::{PartyIndex, Scheme};
 use serde::{Deserialize, Serialize};
 
+use crate::authz::{Authorization, GovernanceSync, WitnessRequest};
 use crate::{Frame, NodePublicKey, MAX_FRAME};
 
 /// Longest progress note the server keeps.
@@ -105,6 +106,8 @@ pub enum JobKind {
         intent: Vec<u8>,
         /// The server's view of what is signed, one entry per signature.
         payloads: Vec<Vec<u8>>,
+        /// Who initiated and approved it, under which governance head.
+        auth: Authorization,
     },
     /// Sign a wallet's inputs of a PSBT: each node finds them and computes
     /// their sighashes itself.
@@ -228,6 +231,22 @@ pub enum NodeMessage {
         /// [`MAX_PROGRESS_NOTE`] bytes).
         note: String,
     },
+    /// The node's governance head after a [`ServerMessage::Governance`].
+    GovernanceHead {
+        /// Height.
+        height: u64,
+        /// Head hash.
+        head: [u8; 32],
+        /// Why (part of) the offered chain was refused, if it was.
+        refused: Option<String>,
+    },
+    /// Answer to a [`ServerMessage::Witness`].
+    Witnessed {
+        /// Size of the checkpoint asked about.
+        size: u64,
+        /// The co-signature, or why the node refused.
+        result: Result<Vec<u8>, String>,
+    },
     /// A job finished here.
     Done {
         /// Session.
@@ -247,6 +266,10 @@ pub enum ServerMessage {
         /// The frame.
         frame: Frame,
     },
+    /// The governance chain (sent on connect and after every change).
+    Governance(Box<GovernanceSync>),
+    /// New audit entries and a checkpoint to co-sign.
+    Witness(Box<WitnessRequest>),
     /// Give up a session (another node failed or the deadline passed).
     Abort {
         /// Session.

@@ -28,6 +28,7 @@
 )]
 #![warn(missing_docs)]
 
+pub mod authz;
 mod channel;
 pub mod control;
 mod identity;

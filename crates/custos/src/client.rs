@@ -141,8 +141,59 @@ impl Client {
         self.call("GET", &format!("/v1/wallets/{id}/address?{q}"), None)
     }
 
-    pub fn transfer(&self, id: &str, body: Value) -> Result<Value> {
-        self.call("POST", &format!("/v1/wallets/{id}/transfers"), Some(body))
+    pub fn get(&self, path: &str) -> Result<Value> {
+        self.call("GET", path, None)
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> Result<Value> {
+        self.call("POST", path, Some(body))
+    }
+
+    /// A call signed with the user's key: method, path, body hash,
+    /// timestamp and a fresh nonce (what the server checks and remembers).
+    pub fn signed(
+        &self,
+        key: &crate::userkey::UserKey,
+        method: &str,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value> {
+        use rand::RngCore;
+        use sha2::Digest;
+        let bytes = serde_json::to_vec(body)?;
+        let mut nonce = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let nonce = hex::encode(nonce);
+        let timestamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs() as i64;
+        let message = custos_governance::auth::RequestSignature {
+            method,
+            path,
+            body_sha256: sha2::Sha256::digest(&bytes).into(),
+            timestamp,
+            nonce: &nonce,
+        }
+        .message();
+        let req = ureq::request(method, &format!("{}{path}", self.url))
+            .timeout(std::time::Duration::from_secs(1200))
+            .set("content-type", "application/json")
+            .set("x-custos-user", &key.user)
+            .set("x-custos-timestamp", &timestamp.to_string())
+            .set("x-custos-nonce", &nonce)
+            .set("x-custos-signature", &hex::encode(key.sign(&message)));
+        match req.send_bytes(&bytes) {
+            Ok(r) => Ok(r.into_json()?),
+            Err(ureq::Error::Status(code, r)) => {
+                let msg = r
+                    .into_json::<Value>()
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                bail!("server refused ({code}): {msg}")
+            }
+            Err(e) => bail!("cannot reach the server at {}: {e}", self.url),
+        }
     }
 
     pub fn psbt(

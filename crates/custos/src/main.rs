@@ -4,7 +4,9 @@
 mod bench;
 mod bench_cluster;
 mod client;
+mod govern;
 mod up;
+mod userkey;
 
 use std::path::PathBuf;
 
@@ -98,6 +100,166 @@ enum Command {
     Psbt(PsbtCommand),
     /// Run every scheme in-process (2-of-3 and 3-of-5) and print timings and message sizes.
     Bench(BenchArgs),
+    /// Approve a transfer request with your user key.
+    Approve {
+        /// Request id.
+        id: String,
+        /// Your key file (default: the demo admin of `custos up`).
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Reject a pending transfer request.
+    Reject {
+        /// Request id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Your key file.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Transfer requests.
+    #[command(subcommand)]
+    Requests(RequestsCommand),
+    /// User keys.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The governance chain: users, roles, admin quorum, policy.
+    #[command(subcommand)]
+    Governance(GovernanceCommand),
+    /// The transfer policy (part of the governance chain).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum RequestsCommand {
+    /// All requests, oldest first.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One request (JSON).
+    Show {
+        /// Request id.
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Make a user key file (encrypted with $CUSTOS_KEY_PASSPHRASE or a
+    /// prompted passphrase) and print the public key for an admin to add.
+    Keygen {
+        /// User id.
+        #[arg(long)]
+        id: String,
+        /// Key file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(clap::Args, Default)]
+struct ChangeArgs {
+    /// Add a user: ID:KEYHEX:ROLE,ROLE (roles: admin, initiator, approver, auditor, node_operator, viewer).
+    #[arg(long)]
+    add_user: Vec<String>,
+    /// Remove a user.
+    #[arg(long)]
+    remove_user: Vec<String>,
+    /// Grant a role: ID:ROLE.
+    #[arg(long)]
+    grant: Vec<String>,
+    /// Revoke a role: ID:ROLE.
+    #[arg(long)]
+    revoke: Vec<String>,
+    /// Replace a user's key: ID:KEYHEX.
+    #[arg(long)]
+    rotate_key: Vec<String>,
+    /// Set the admin quorum.
+    #[arg(long)]
+    quorum: Option<u32>,
+    /// Replace the policy with this JSON file.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Replace the address book with this JSON file.
+    #[arg(long)]
+    address_book: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum GovernanceCommand {
+    /// Write the genesis (first admins and quorum) into a server directory
+    /// before its first start; prints the hash every node operator confirms.
+    Init {
+        /// Server directory.
+        #[arg(long)]
+        server_dir: PathBuf,
+        /// An admin: ID:KEYHEX (repeatable).
+        #[arg(long, required = true)]
+        admin: Vec<String>,
+        /// Admin signatures every change needs.
+        #[arg(long)]
+        quorum: u32,
+    },
+    /// Users, roles, quorum and head.
+    Show,
+    /// Propose changes (signed by you as proposer).
+    Propose {
+        #[command(flatten)]
+        changes: ChangeArgs,
+        /// Your key file.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Add your signature to a pending proposal.
+    Approve {
+        /// Proposal id (hash).
+        id: String,
+        /// Your key file.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Pending and past proposals.
+    Proposals,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// The policy at the governance head.
+    Show,
+    /// Propose a new policy (JSON file).
+    Propose {
+        /// Policy file.
+        file: PathBuf,
+        /// Your key file.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write every entry and checkpoint to a file.
+    Export {
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify an export offline; names the first bad entry.
+    Verify {
+        /// Export file.
+        export: PathBuf,
+        /// Keys file: {"server": HEX, "nodes": [HEX, …], "quorum": N}.
+        #[arg(long)]
+        keys: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -133,6 +295,18 @@ enum NodeCommand {
         /// The committee fingerprint, as the server operator read it out.
         #[arg(long)]
         fingerprint: String,
+        /// The governance genesis hash, as the admins read it out.
+        #[arg(long)]
+        genesis: Option<String>,
+    },
+    /// Print the node's audit co-signing key (for auditors' key files).
+    WitnessKey {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// File holding the vault passphrase (else $CUSTOS_NODE_PASSPHRASE, else a prompt).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
     },
     /// Run a node.
     Run {
@@ -292,7 +466,10 @@ struct TransferArgs {
     /// Signer indices, comma-separated (default: the first t connected nodes).
     #[arg(long, value_delimiter = ',')]
     signers: Option<Vec<u16>>,
-    /// Print {"chain","raw_tx","from","prevouts"}.
+    /// Your (the initiator's) key file (default: the demo admin of `custos up`).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Print the request as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -426,12 +603,16 @@ fn run(cli: Cli) -> Result<()> {
             dir,
             committee,
             fingerprint,
+            genesis,
         }) => {
             let spec: custos_wire::control::CommitteeSpec =
                 serde_json::from_str(&std::fs::read_to_string(&committee)?)
                     .context("committee file")?;
             let mut config = custos_node::config::NodeConfig::load(&dir)?;
             config.pin(&spec, &fingerprint)?;
+            if let Some(g) = genesis {
+                config.pin_genesis(&g)?;
+            }
             config.save(&dir)?;
             println!(
                 "pinned committee {} ({}-of-{}); this node is member {}",
@@ -440,6 +621,18 @@ fn run(cli: Cli) -> Result<()> {
                 spec.members.len(),
                 config.index
             );
+            Ok(())
+        }
+        Command::Node(NodeCommand::WitnessKey {
+            dir,
+            passphrase_file,
+        }) => {
+            let pass = passphrase(passphrase_file)?;
+            let key = runtime()?.block_on(custos_node::daemon::witness_public_key(
+                &dir,
+                pass.as_bytes(),
+            ))?;
+            println!("{key}");
             Ok(())
         }
         Command::Node(NodeCommand::Journal { dir }) => {
@@ -579,12 +772,83 @@ fn run(cli: Cli) -> Result<()> {
                 "utxos": (!a.utxos.is_empty()).then_some(&a.utxos),
                 "fee_rate": a.fee_rate, "recent_blockhash": a.recent_blockhash, "signers": a.signers,
             });
-            let r = c.transfer(&a.wallet, body)?;
-            if a.json {
-                println!("{r}");
-            } else {
-                println!("{}", r["raw_tx"].as_str().unwrap_or_default());
+            let key = userkey::locate(a.key.clone(), &data_dir)?;
+            let r = govern::transfer(&c, &key, &a.wallet, body)?;
+            print_request(&r, a.json);
+            Ok(())
+        }
+        Command::Approve { id, key } => {
+            let c = client::Client::locate(&data_dir)?;
+            let key = userkey::locate(key, &data_dir)?;
+            print_request(&govern::approve(&c, &key, &id)?, false);
+            Ok(())
+        }
+        Command::Reject { id, reason, key } => {
+            let c = client::Client::locate(&data_dir)?;
+            let key = userkey::locate(key, &data_dir)?;
+            print_request(&govern::reject(&c, &key, &id, &reason)?, false);
+            Ok(())
+        }
+        Command::Requests(cmd) => {
+            let c = client::Client::locate(&data_dir)?;
+            match cmd {
+                RequestsCommand::List { json } => {
+                    let list = c.get("/v1/requests")?;
+                    if json {
+                        println!("{list}");
+                    } else {
+                        govern::print_requests(&list);
+                    }
+                }
+                RequestsCommand::Show { id } => {
+                    println!("{}", c.get(&format!("/v1/requests/{id}"))?)
+                }
             }
+            Ok(())
+        }
+        Command::User(UserCommand::Keygen { id, out }) => {
+            let pass = match std::env::var("CUSTOS_KEY_PASSPHRASE") {
+                Ok(p) => zeroize::Zeroizing::new(p),
+                Err(_) => {
+                    zeroize::Zeroizing::new(rpassword::prompt_password("new key passphrase: ")?)
+                }
+            };
+            let key = userkey::UserKey::generate(&id);
+            key.save(&out, pass.as_bytes())?;
+            println!("{}", hex::encode(key.public()));
+            Ok(())
+        }
+        Command::Governance(cmd) => governance(cmd, &data_dir),
+        Command::Policy(PolicyCommand::Show) => {
+            let c = client::Client::locate(&data_dir)?;
+            let g = c.get("/v1/governance")?;
+            println!("{}", serde_json::to_string_pretty(&g["policy"])?);
+            Ok(())
+        }
+        Command::Policy(PolicyCommand::Propose { file, key }) => {
+            let c = client::Client::locate(&data_dir)?;
+            let key = userkey::locate(key, &data_dir)?;
+            let changes = govern::Changes {
+                policy: Some(file),
+                ..Default::default()
+            };
+            println!("{}", govern::propose(&c, &key, &changes)?);
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Export { out }) => {
+            let c = client::Client::locate(&data_dir)?;
+            let export = c.get("/v1/audit/export")?;
+            std::fs::write(&out, serde_json::to_string_pretty(&export)?)?;
+            println!(
+                "{} entries, {} checkpoints written to {}",
+                export["entries"].as_array().map(Vec::len).unwrap_or(0),
+                export["checkpoints"].as_array().map(Vec::len).unwrap_or(0),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Verify { export, keys }) => {
+            println!("{}", govern::verify_audit(&export, &keys)?);
             Ok(())
         }
         Command::Psbt(PsbtCommand::Sign {
@@ -634,6 +898,114 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 println!("{}", r["signature"].as_str().unwrap_or_default());
             }
+            Ok(())
+        }
+    }
+}
+
+fn print_request(r: &serde_json::Value, json: bool) {
+    if json {
+        println!("{r}");
+        return;
+    }
+    let state = r["state"].as_str().unwrap_or("?");
+    match state {
+        "signed" => println!("{}", r["signed"]["raw_tx"].as_str().unwrap_or_default()),
+        _ => {
+            println!(
+                "request {}: {state} ({}; {} approval(s))",
+                r["id"].as_str().unwrap_or("?"),
+                r["decision"].as_str().unwrap_or("?"),
+                r["approvals"].as_array().map(Vec::len).unwrap_or(0)
+            );
+            if let Some(e) = r["error"].as_str() {
+                println!("  {e}");
+            }
+        }
+    }
+}
+
+fn governance(cmd: GovernanceCommand, data_dir: &std::path::Path) -> Result<()> {
+    match cmd {
+        GovernanceCommand::Init {
+            server_dir,
+            admin,
+            quorum,
+        } => {
+            let admins = admin
+                .iter()
+                .map(|a| {
+                    let (id, key) = a.split_once(':').context("--admin takes ID:KEYHEX")?;
+                    let key: [u8; 32] = hex::decode(key)?
+                        .try_into()
+                        .map_err(|_| anyhow::anyhow!("admin keys are 32 bytes of hex"))?;
+                    Ok((id.to_owned(), key))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let g = custos_server::daemon::write_genesis(&server_dir, admins, quorum)?;
+            println!("{}", hex::encode(g.hash()?));
+            Ok(())
+        }
+        GovernanceCommand::Show => {
+            let c = client::Client::locate(data_dir)?;
+            let g = c.get("/v1/governance")?;
+            println!(
+                "genesis {}\nhead {} (height {})\nadmin quorum {}",
+                g["genesis_hash"].as_str().unwrap_or("?"),
+                g["head"].as_str().unwrap_or("?"),
+                g["height"],
+                g["admin_quorum"]
+            );
+            for (id, roles) in g["users"].as_object().into_iter().flatten() {
+                println!(
+                    "  {id}: {}",
+                    roles
+                        .as_array()
+                        .map(|r| r
+                            .iter()
+                            .filter_map(|x| x.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "))
+                        .unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        GovernanceCommand::Propose { changes, key } => {
+            let c = client::Client::locate(data_dir)?;
+            let key = userkey::locate(key, data_dir)?;
+            let changes = govern::Changes {
+                add_user: changes.add_user,
+                remove_user: changes.remove_user,
+                grant: changes.grant,
+                revoke: changes.revoke,
+                rotate_key: changes.rotate_key,
+                quorum: changes.quorum,
+                policy: changes.policy,
+                address_book: changes.address_book,
+            };
+            let r = govern::propose(&c, &key, &changes)?;
+            println!(
+                "proposal {}: {}",
+                r["id"].as_str().unwrap_or("?"),
+                r["state"].as_str().unwrap_or("?")
+            );
+            Ok(())
+        }
+        GovernanceCommand::Approve { id, key } => {
+            let c = client::Client::locate(data_dir)?;
+            let key = userkey::locate(key, data_dir)?;
+            let r = govern::approve_proposal(&c, &key, &id)?;
+            println!(
+                "proposal {}: {}",
+                r["id"].as_str().unwrap_or("?"),
+                r["state"].as_str().unwrap_or("?")
+            );
+            Ok(())
+        }
+        GovernanceCommand::Proposals => {
+            let c = client::Client::locate(data_dir)?;
+            println!("{}", c.get("/v1/governance/proposals")?);
             Ok(())
         }
     }

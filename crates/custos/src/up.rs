@@ -34,7 +34,7 @@ fn free_port() -> Result<u16> {
         .port())
 }
 
-fn write_private(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
@@ -54,6 +54,25 @@ pub(crate) async fn init(data: &Path, n: u16, t: u16) -> Result<()> {
     let server_dir = data.join("server");
     let server_pin = custos_server::daemon::init(&server_dir, &token)?;
     write_private(&data.join("operator-token"), &token)?;
+    // Local demo convenience: the first admin's key file and its passphrase
+    // sit in the data dir. Production admins make their own keys
+    // (`custos user keygen`) and the genesis with `custos governance init`.
+    let admin = crate::userkey::UserKey::generate("admin");
+    let admin_pass = random_hex(24);
+    write_private(
+        &data.join(crate::userkey::DEMO_ADMIN_PASSPHRASE),
+        &admin_pass,
+    )?;
+    admin.save(
+        &data.join(crate::userkey::DEMO_ADMIN_KEY),
+        admin_pass.as_bytes(),
+    )?;
+    let genesis = custos_server::daemon::write_genesis(
+        &server_dir,
+        vec![("admin".into(), admin.public())],
+        1,
+    )?;
+    let genesis_hash = hex::encode(genesis.hash()?);
     let (api_port, node_port) = (free_port()?, free_port()?);
     let mut enrolments = Vec::new();
     for i in 0..n {
@@ -100,6 +119,7 @@ pub(crate) async fn init(data: &Path, n: u16, t: u16) -> Result<()> {
             &server_pin.to_string(),
         );
         config.pin(&committee, &committee.fingerprint())?;
+        config.pin_genesis(&genesis_hash)?;
         config.save(&dir)?;
     }
     let cluster =
@@ -195,7 +215,13 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let (mut children, n, api_url) = start(&data).await?;
     println!("API: {api_url}");
     println!(
-        "Operator token: {} (signing needs it until node-enforced governance lands)",
+        "Demo admin key: {} (passphrase in {}; a local-demo convenience: in production every user makes their own with `custos user keygen`)",
+        data.join(crate::userkey::DEMO_ADMIN_KEY).display(),
+        data.join(crate::userkey::DEMO_ADMIN_PASSPHRASE).display()
+    );
+    println!("Add users and a policy: custos governance propose --add-user ID:KEYHEX:initiator --policy policy.json (see README)");
+    println!(
+        "Operator token (wallet creation): {}",
         data.join("operator-token").display()
     );
     println!("Custos is ready: 1 server and {n} nodes on loopback. Stop with Ctrl-C.");

@@ -39,6 +39,7 @@ fn custos(data: &Path, args: &[&str]) -> (bool, String, String) {
         .arg("--data-dir")
         .arg(data)
         .args(args)
+        .env("CUSTOS_KEY_PASSPHRASE", USER_KEY_PASSPHRASE)
         .output()
         .unwrap();
     (
@@ -424,7 +425,9 @@ fn cluster_end_to_end() {
         .unwrap();
     assert_ne!(second["key_id"], serde_json::json!(null));
 
+    setup_governance(&mut c);
     chain_transfers(&mut c, &wallets);
+    malicious_server(&mut c, &wallets);
 
     // Presignature pool: filled for signers 0,1, then a node-hashed message at
     // the root key signs from it in one online round (the nodes' journals
@@ -606,21 +609,6 @@ fn cluster_end_to_end() {
             .unwrap_err();
         assert!(err.contains(expect), "{fault}: {err}");
     }
-    // A server that states another sighash than the intent gives, or sends
-    // one signer an edited intent: no signature, typed errors.
-    c.restart_server(Some("CUSTOS_JOB_FAULT=payload"));
-    let err = c
-        .run_strings(&eth_transfer(&wallets["ecdsa-secp256k1"], 9, None))
-        .unwrap_err();
-    assert!(
-        err.contains("differs from the one this node built from the request; refusing to sign"),
-        "{err}"
-    );
-    c.restart_server(Some("CUSTOS_JOB_FAULT=intent"));
-    let err = c
-        .run_strings(&eth_transfer(&wallets["ecdsa-secp256k1"], 10, None))
-        .unwrap_err();
-    assert!(err.contains("execution id"), "{err}");
     c.restart_server(None);
     check_signature(
         &c.sign(&wallets["ed25519"], "0f0f", Some("0,1"), "m")
@@ -981,6 +969,15 @@ fn eth_transfer(wallet: &str, nonce: u64, asset: Option<&str>) -> Vec<String> {
     .map(|s| s.to_string())
     .collect();
     a.extend(["--nonce".into(), nonce.to_string()]);
+    a.extend([
+        "--key".into(),
+        format!(
+            "{}/ivy.key",
+            std::env::temp_dir()
+                .join(format!("custos-cluster-{}", std::process::id()))
+                .display()
+        ),
+    ]);
     if let Some(t) = asset {
         a.extend(["--asset".into(), t.into()]);
     }
@@ -1044,8 +1041,244 @@ fn json_prevouts(r: &Value) -> Vec<(Vec<u8>, u64)> {
         .collect()
 }
 
-fn keys(v: &Value) -> Vec<String> {
-    v.as_object().unwrap().keys().cloned().collect()
+const USER_KEY_PASSPHRASE: &str = "test user key passphrase";
+
+/// The signed transaction of a request the CLI printed (it must be signed).
+fn signed(r: Value) -> Value {
+    assert_eq!(r["state"], "signed", "{r}");
+    let mut s = r["signed"].clone();
+    s["chain"] = r["record"]["chain"].clone();
+    s
+}
+
+/// Policy of the scenario: large ether transfers need two approvers;
+/// bitcoin is limited to 240 000 sat per initiator per hour; other
+/// transfers by initiators are allowed; anything else is denied.
+const POLICY: &str = r#"{"rules":[
+  {"name":"large-ether","chains":["ethereum"],"assets":["native"],"min_amount":"5000000000000000",
+   "action":{"type":"approve","count":2,"from":[{"role":"approver"}]}},
+  {"name":"bitcoin-velocity","initiators":[{"role":"initiator"}],"chains":["bitcoin"],
+   "velocity":{"scope":"initiator","window_secs":3600,"max_sum":"240000"},"action":{"type":"allow"}},
+  {"name":"initiators","initiators":[{"role":"initiator"}],"chains":["ethereum","solana"],"action":{"type":"allow"}}
+]}"#;
+
+impl Cluster {
+    fn key(&self, user: &str) -> String {
+        self.data.join(format!("{user}.key")).display().to_string()
+    }
+}
+
+/// Users (initiator ivy, approvers ann and bob, viewer vic) and the policy,
+/// added by the demo admin of `custos up` (admin quorum 1).
+fn setup_governance(c: &mut Cluster) {
+    let mut add = Vec::new();
+    for (user, role) in [
+        ("ivy", "initiator"),
+        ("ann", "approver"),
+        ("bob", "approver"),
+        ("vic", "viewer"),
+    ] {
+        let (ok, out, err) = custos(
+            &c.data,
+            &["user", "keygen", "--id", user, "--out", &c.key(user)],
+        );
+        assert!(ok, "{err}");
+        add.push(format!("{user}:{}:{role}", out.trim()));
+    }
+    std::fs::write(c.data.join("policy.json"), POLICY).unwrap();
+    let policy = c.data.join("policy.json").display().to_string();
+    let mut args = vec!["governance", "propose", "--policy", &policy];
+    for a in &add {
+        args.extend(["--add-user", a]);
+    }
+    let (ok, out, err) = custos(&c.data, &args);
+    assert!(ok, "{err}");
+    assert!(out.contains(": applied"), "{out}");
+    // Each node validated the chain itself.
+    let (ok, out, _) = custos(&c.data, &["governance", "show"]);
+    assert!(ok);
+    assert!(out.contains("height 1"), "{out}");
+}
+
+/// A large ether transfer by ivy (needs two approvals); returns the
+/// request id while pending.
+fn large_eth(c: &mut Cluster, wallet: &str, nonce: u64) -> Result<Value, String> {
+    let mut a = eth_transfer(wallet, nonce, None);
+    let i = a.iter().position(|x| x == "1000000000000000").unwrap();
+    a[i] = "6000000000000000".into();
+    c.run_strings(&a)
+}
+
+fn approve(c: &mut Cluster, id: &str, user: &str) -> Result<String, String> {
+    let key = c.key(user);
+    let (ok, out, err) = custos(&c.data, &["approve", id, "--key", &key]);
+    c.responses.extend([out.clone(), err.clone()]);
+    if ok {
+        Ok(out)
+    } else {
+        Err(err)
+    }
+}
+
+/// DESIGN threat table, row 1: a server that lies is refused by the nodes,
+/// each with its typed reason, and no signature comes back.
+fn malicious_server(c: &mut Cluster, wallets: &BTreeMap<&str, String>) {
+    let w = wallets["ecdsa-secp256k1"].clone();
+    // Honest: pending until two approvers sign, then signed; the initiator
+    // and a viewer are refused by the server already.
+    let r = large_eth(c, &w, 20).unwrap();
+    assert_eq!(r["state"], "pending", "{r}");
+    let id = r["id"].as_str().unwrap().to_owned();
+    assert!(approve(c, &id, "ivy")
+        .unwrap_err()
+        .contains("cannot approve their own request"));
+    assert!(approve(c, &id, "vic")
+        .unwrap_err()
+        .contains("may not approve"));
+    approve(c, &id, "ann").unwrap();
+    let out = approve(c, &id, "bob").unwrap();
+    assert!(out.trim().starts_with("0x02"), "{out}");
+    let signed_id = id;
+
+    // Each attack: the fault, who approves before dispatch, the node's reason.
+    let attacks: &[(&str, &[&str], &str)] = &[
+        ("no-approvals", &[], "0 of 2 required approvals"),
+        ("below-quorum", &["ann"], "1 of 2 required approvals"),
+        (
+            "forge-approval",
+            &["ann", "bob"],
+            "approval: bad signature by bob",
+        ),
+        ("accept", &["ann", "ivy"], "ivy approved their own request"),
+        ("accept", &["ann", "vic"], "vic may not approve under rule"),
+        (
+            "alter-amount",
+            &["ann", "bob"],
+            "initiator: bad signature by ivy",
+        ),
+        (
+            "alter-destination",
+            &["ann", "bob"],
+            "initiator: bad signature by ivy",
+        ),
+        (
+            "alter-fee",
+            &["ann", "bob"],
+            "initiator: bad signature by ivy",
+        ),
+        (
+            "stale-head",
+            &["ann", "bob"],
+            "request approved under governance head",
+        ),
+        ("skew", &["ann", "bob"], "s from this node's clock"),
+        (
+            "unlogged",
+            &["ann", "bob"],
+            "is not covered by an audit checkpoint",
+        ),
+        (
+            "payload",
+            &["ann", "bob"],
+            "differs from the one this node built from the request",
+        ),
+    ];
+    for (k, (fault, approvers, expect)) in attacks.iter().enumerate() {
+        c.restart_server(Some(&format!("CUSTOS_AUTH_FAULT={fault}")));
+        let mut result = large_eth(c, &w, 30 + k as u64).map(|v| v.to_string());
+        if let Ok(r) = &result {
+            let id = serde_json::from_str::<Value>(r).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            for a in *approvers {
+                result = approve(c, &id, a);
+                if result.is_err() {
+                    break;
+                }
+            }
+        }
+        let err = result.expect_err(fault);
+        assert!(err.contains(expect), "{fault}: {err}");
+    }
+    // (7) Replay of a signed request: every node refuses from its own record.
+    c.restart_server(Some("CUSTOS_AUTH_FAULT=accept"));
+    let err = approve(c, &signed_id, "ann").unwrap_err();
+    assert!(
+        err.contains("was signed before; refusing to sign it again"),
+        "{err}"
+    );
+    // (10) Velocity: two bitcoin transfers used the initiator's hourly
+    // 240 000 sat; a third, sent to the other node pair by a server that
+    // ignores policy, is refused (node 2 never signed the first two but
+    // witnessed them in the audit log).
+    let err = c
+        .run(&[
+            "transfer",
+            "--wallet",
+            &w,
+            "--chain",
+            "bitcoin",
+            "--network",
+            "regtest",
+            "--to",
+            BTC_TO,
+            "--amount",
+            "1000",
+            "--index",
+            "1",
+            "--utxo",
+            &format!("{}:0:100000", "ab".repeat(32)),
+            "--fee-rate",
+            "3",
+            "--signers",
+            "1,2",
+            "--key",
+            &c.key("ivy"),
+            "--json",
+        ])
+        .unwrap_err();
+    assert!(
+        err.contains("no policy rule matches (default deny)"),
+        "{err}"
+    );
+    // (9) A governance change with fewer than quorum admin signatures: the
+    // admin quorum becomes 2, then a one-signature change forwarded by the
+    // server is refused by every node, which stays at its head.
+    c.restart_server(None);
+    let (ok, pk, err) = custos(
+        &c.data,
+        &[
+            "user",
+            "keygen",
+            "--id",
+            "admin2",
+            "--out",
+            &c.key("admin2"),
+        ],
+    );
+    assert!(ok, "{err}");
+    let add = format!("admin2:{}:admin", pk.trim());
+    let (ok, out, err) = custos(
+        &c.data,
+        &["governance", "propose", "--add-user", &add, "--quorum", "2"],
+    );
+    assert!(ok && out.contains("applied"), "{out}{err}");
+    c.restart_server(Some("CUSTOS_AUTH_FAULT=governance"));
+    let (ok, out, err) = custos(
+        &c.data,
+        &["governance", "propose", "--grant", "vic:initiator"],
+    );
+    assert!(ok && out.contains("pending"), "{out}{err}");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    for i in 0..3 {
+        let log = std::fs::read_to_string(c.data.join(format!("node-{i}.log"))).unwrap();
+        assert!(
+            log.contains("1 of 2 admin signatures"),
+            "node {i} did not refuse: {log}"
+        );
+    }
+    c.restart_server(None);
 }
 
 /// Transfers on every chain and a PSBT, signed by the 2-of-3 cluster and
@@ -1063,8 +1296,7 @@ fn chain_transfers(c: &mut Cluster, wallets: &BTreeMap<&str, String>) {
     // the wallet's address.
     let eth_from = c.address(&ecdsa, "ethereum", 2);
     for (nonce, asset) in [(0, None), (1, Some(USDT))] {
-        let r = c.run_strings(&eth_transfer(&ecdsa, nonce, asset)).unwrap();
-        assert_eq!(keys(&r), ["chain", "from", "raw_tx"], "{r}");
+        let r = signed(c.run_strings(&eth_transfer(&ecdsa, nonce, asset)).unwrap());
         assert_eq!(r["chain"], "ethereum");
         assert_eq!(r["from"], eth_from.as_str());
         let raw = hex::decode(r["raw_tx"].as_str().unwrap().strip_prefix("0x").unwrap()).unwrap();
@@ -1116,12 +1348,24 @@ fn chain_transfers(c: &mut Cluster, wallets: &BTreeMap<&str, String>) {
                 &u2,
                 "--fee-rate",
                 "3",
+                "--key",
+                &c.key("ivy"),
                 "--json",
             ])
             .unwrap();
-        assert_eq!(keys(&r), ["chain", "from", "prevouts", "raw_tx"], "{r}");
+        let r = signed(r);
         assert_eq!(r["from"], from.as_str());
-        let prevouts = json_prevouts(&r);
+        let prevouts: Vec<(Vec<u8>, u64)> = r["prevouts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    hex::decode(p[0].as_str().unwrap()).unwrap(),
+                    p[1].as_u64().unwrap(),
+                )
+            })
+            .collect();
         assert_eq!(prevouts.len(), 2);
         consensus_verify(r["raw_tx"].as_str().unwrap(), &prevouts);
     }
@@ -1143,11 +1387,12 @@ fn chain_transfers(c: &mut Cluster, wallets: &BTreeMap<&str, String>) {
             "EkSnNWid2cvwEVnVx9aBqawnmiCNiDgp3gUdkDPTKN1N",
             "--json",
         ];
+        let key = c.key("ivy");
+        args.extend(["--key", &key]);
         if let Some(a) = asset {
             args.extend(["--asset", a]);
         }
-        let r = c.run(&args).unwrap();
-        assert_eq!(keys(&r), ["chain", "from", "raw_tx"], "{r}");
+        let r = signed(c.run(&args).unwrap());
         use base64::Engine;
         let raw = base64::engine::general_purpose::STANDARD
             .decode(r["raw_tx"].as_str().unwrap())
@@ -1173,6 +1418,8 @@ fn chain_transfers(c: &mut Cluster, wallets: &BTreeMap<&str, String>) {
             "--asset",
             "So11111111111111111111111111111111111111112",
             "--json",
+            "--key",
+            &c.key("ivy"),
         ])
         .unwrap_err();
     assert!(err.contains("unknown token"), "{err}");
@@ -1194,6 +1441,8 @@ fn chain_transfers(c: &mut Cluster, wallets: &BTreeMap<&str, String>) {
             "--fee-rate",
             "2",
             "--json",
+            "--key",
+            &c.key("ivy"),
         ])
         .unwrap_err();
     assert!(err.contains("another network"), "{err}");

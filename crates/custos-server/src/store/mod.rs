@@ -249,6 +249,32 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<String>, StoreError>;
     /// Ready presignatures of a wallet.
     async fn ready_presignatures(&self, wallet_id: &str) -> Result<u64, StoreError>;
+    /// Appends audit entry `seq`; `Conflict` if it exists (never rewritten).
+    async fn audit_append(&self, seq: u64, body: &[u8]) -> Result<(), StoreError>;
+    /// Audit entries from `from` on, at most `limit`, in order.
+    async fn audit_entries(&self, from: u64, limit: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Writes a document once; `Conflict` if `(kind, id)` exists.
+    async fn doc_insert(
+        &self,
+        kind: &str,
+        id: &str,
+        body: &[u8],
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Replaces a document only if it still holds `old` (compare and swap);
+    /// `Conflict` otherwise.
+    async fn doc_replace(
+        &self,
+        kind: &str,
+        id: &str,
+        old: &[u8],
+        body: &[u8],
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// One document.
+    async fn doc_get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// All documents of a kind as `(id, body)`, by id.
+    async fn doc_list(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
 }
 
 /// Opens the store a URL names (`sqlite:PATH`, `sqlite::memory:`,

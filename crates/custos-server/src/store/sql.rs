@@ -379,6 +379,70 @@ macro_rules! store_impl {
                 let n: i64 = row.try_get("n")?;
                 Ok(u64::try_from(n).unwrap_or(0))
             }
+
+            async fn audit_append(&self, seq: u64, body: &[u8]) -> Result<(), StoreError> {
+                let seq_i = i64::try_from(seq).map_err(|_| StoreError::Corrupt { what: "audit seq", detail: seq.to_string() })?;
+                sqlx::query("INSERT INTO audit_entries (seq, body) VALUES ($1, $2)")
+                    .bind(seq_i)
+                    .bind(body)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| conflict("audit entry", &seq.to_string(), e))?;
+                Ok(())
+            }
+
+            async fn audit_entries(&self, from: u64, limit: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+                let rows = sqlx::query("SELECT body FROM audit_entries WHERE seq >= $1 ORDER BY seq LIMIT $2")
+                    .bind(i64::try_from(from).unwrap_or(i64::MAX))
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(|r| Ok(r.try_get("body")?)).collect()
+            }
+
+            async fn doc_insert(&self, kind: &str, id: &str, body: &[u8], now: i64) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO documents (kind, id, body, updated_at) VALUES ($1, $2, $3, $4)")
+                    .bind(kind)
+                    .bind(id)
+                    .bind(body)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| conflict("document", &format!("{kind}/{id}"), e))?;
+                Ok(())
+            }
+
+            async fn doc_replace(&self, kind: &str, id: &str, old: &[u8], body: &[u8], now: i64) -> Result<(), StoreError> {
+                let done = sqlx::query("UPDATE documents SET body = $1, updated_at = $2 WHERE kind = $3 AND id = $4 AND body = $5")
+                    .bind(body)
+                    .bind(now)
+                    .bind(kind)
+                    .bind(id)
+                    .bind(old)
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::Conflict { what: "document", id: format!("{kind}/{id}"), reason: "changed concurrently" });
+                }
+                Ok(())
+            }
+
+            async fn doc_get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+                let row = sqlx::query("SELECT body FROM documents WHERE kind = $1 AND id = $2")
+                    .bind(kind)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|r| r.try_get("body")).transpose()?)
+            }
+
+            async fn doc_list(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+                let rows = sqlx::query("SELECT id, body FROM documents WHERE kind = $1 ORDER BY id")
+                    .bind(kind)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("body")?))).collect()
+            }
         }
     };
 }

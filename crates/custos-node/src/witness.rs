@@ -1,0 +1,198 @@
+//! The node as a witness of the audit log (C2SP tlog-witness style, but
+//! reading every entry): it checks that new entries are signed by the
+//! server's audit key from the genesis, link to the last one it saw, and
+//! together with its stored frontier hash to the checkpoint's root; only
+//! then co-signs. It never signs two roots for one size or a shorter log,
+//! and the `sign` entries it sees become its velocity ledger. Pure: the
+//! caller stores the new state atomically with the co-signature.
+
+use custos_audit::checkpoint::Checkpoint;
+use custos_audit::merkle::Frontier;
+use custos_audit::Hash;
+use custos_wire::authz::{SigningRecord, WitnessRequest, SIGN_ACTION};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+use crate::recheck::LedgerRow;
+
+/// What a node keeps between checkpoints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessState {
+    /// Right edge of the tree of entries seen.
+    pub frontier: Frontier,
+    /// Leaf hash of the last entry seen (the next one links to it).
+    pub last_leaf: Option<Hash>,
+    /// Last checkpoint co-signed.
+    pub last: Option<Checkpoint>,
+}
+
+/// Why a checkpoint was not co-signed.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WitnessError {
+    /// The server's signature over the checkpoint does not verify.
+    #[error("checkpoint is not signed by the server's audit key")]
+    ServerSignature,
+    /// Entries are missing, extra or out of order.
+    #[error("entries do not continue the log at {expected} (got {got:?})")]
+    Gap {
+        /// Next sequence number the node expects.
+        expected: u64,
+        /// First sequence number offered.
+        got: Option<u64>,
+    },
+    /// An entry is badly signed or does not link to its predecessor.
+    #[error(transparent)]
+    Entry(#[from] custos_audit::AuditError),
+    /// The entries do not hash to the checkpoint's root (a fork or a
+    /// rewrite), or the checkpoint is not an extension of the last one.
+    #[error("checkpoint of size {size} does not match the entries this node holds")]
+    Root {
+        /// Checkpoint size.
+        size: u64,
+    },
+    /// A `sign` entry's detail does not decode.
+    #[error("entry {0}: signing record does not decode")]
+    Record(u64),
+}
+
+/// The outcome of a successful witness: the new state, the co-signature and
+/// the signings to add to the ledger.
+#[derive(Debug)]
+pub struct Witnessed {
+    /// State to store (atomically with `ledger`).
+    pub state: WitnessState,
+    /// Co-signature over the checkpoint.
+    pub signature: Vec<u8>,
+    /// New ledger rows.
+    pub ledger: Vec<LedgerRow>,
+}
+
+/// Checks `req` against `state` and co-signs it with `key`; `now` is the
+/// node's clock, recorded on the ledger rows for velocity.
+pub fn witness(
+    state: &WitnessState,
+    req: &WitnessRequest,
+    audit_key: &VerifyingKey,
+    key: &SigningKey,
+    now: i64,
+) -> Result<Witnessed, WitnessError> {
+    let cp = req.checkpoint;
+    if !cp.verify(audit_key, &req.server_signature) {
+        return Err(WitnessError::ServerSignature);
+    }
+    let mut next = state.clone();
+    let mut ledger = Vec::new();
+    for e in &req.entries {
+        let expected = next.frontier.size();
+        if e.entry.seq != expected {
+            return Err(WitnessError::Gap {
+                expected,
+                got: Some(e.entry.seq),
+            });
+        }
+        let leaf = e.verify(audit_key)?;
+        if e.entry.prev != next.last_leaf.unwrap_or([0; 32]) {
+            return Err(custos_audit::AuditError::Entry {
+                seq: e.entry.seq,
+                reason: "does not link to the previous entry",
+            }
+            .into());
+        }
+        if e.entry.action == SIGN_ACTION {
+            let record: SigningRecord = serde_json::from_str(&e.entry.detail)
+                .map_err(|_| WitnessError::Record(e.entry.seq))?;
+            ledger.push(LedgerRow {
+                seq: e.entry.seq,
+                record,
+                witnessed_at: now,
+            });
+        }
+        next.frontier.push(leaf);
+        next.last_leaf = Some(leaf);
+    }
+    if next.frontier.size() != cp.size {
+        return Err(WitnessError::Gap {
+            expected: next.frontier.size(),
+            got: req.entries.first().map(|e| e.entry.seq),
+        });
+    }
+    // Recomputing the root from every entry subsumes the RFC 9162
+    // consistency check: the old root is a prefix of what was hashed.
+    if next.frontier.root() != cp.root {
+        return Err(WitnessError::Root { size: cp.size });
+    }
+    next.last = Some(cp);
+    Ok(Witnessed {
+        signature: cp.sign(key),
+        state: next,
+        ledger,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use custos_audit::entry::Log;
+    use custos_audit::merkle::root;
+
+    fn request(log: &Log, from: usize, server: &SigningKey) -> WitnessRequest {
+        let checkpoint = Checkpoint {
+            size: log.entries().len() as u64,
+            root: root(log.leaves()),
+        };
+        WitnessRequest {
+            entries: log.entries()[from..].to_vec(),
+            server_signature: checkpoint.sign(server),
+            checkpoint,
+        }
+    }
+
+    #[test]
+    fn witnesses_extensions_and_refuses_gaps_forks_and_forgeries() {
+        let server = SigningKey::from_bytes(&[1; 32]);
+        let node = SigningKey::from_bytes(&[2; 32]);
+        let audit = server.verifying_key();
+        let mut log = Log::new();
+        log.append(1, "alice", "login", "{}", &server).unwrap();
+        let detail = r#"{"request_id":"00","request":"aa","wallet":"w","initiator":"alice","chain":"ethereum","asset":"native","destination":"0x","amount":"5"}"#;
+        log.append(2, "server", SIGN_ACTION, detail, &server)
+            .unwrap();
+        let first = witness(
+            &WitnessState::default(),
+            &request(&log, 0, &server),
+            &audit,
+            &node,
+            10,
+        )
+        .unwrap();
+        assert_eq!(first.ledger.len(), 1);
+        assert_eq!(first.ledger[0].record.amount, "5");
+        assert_eq!(first.ledger[0].witnessed_at, 10);
+
+        log.append(3, "bob", "approval", "{}", &server).unwrap();
+        let ok = witness(&first.state, &request(&log, 2, &server), &audit, &node, 11).unwrap();
+        assert_eq!(ok.state.last.unwrap().size, 3);
+
+        // Missing the entry in between.
+        log.append(4, "bob", "approval", "{}", &server).unwrap();
+        let mut gap = request(&log, 3, &server);
+        assert!(matches!(
+            witness(&ok.state, &gap, &audit, &node, 12),
+            Err(WitnessError::Gap { .. })
+        ));
+        // A fork: same size, other content.
+        let mut fork = Log::new();
+        for _ in 0..4 {
+            fork.append(9, "mallory", "x", "{}", &server).unwrap();
+        }
+        gap = request(&fork, 0, &server);
+        assert!(witness(&first.state, &gap, &audit, &node, 12).is_err());
+        // Not the server's key.
+        let other = SigningKey::from_bytes(&[3; 32]);
+        assert_eq!(
+            witness(&ok.state, &request(&log, 3, &other), &audit, &node, 12).unwrap_err(),
+            WitnessError::ServerSignature
+        );
+    }
+}

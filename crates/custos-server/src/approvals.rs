@@ -1,0 +1,569 @@
+//! Transfer requests: the initiator's signed intent, the server's policy
+//! evaluation (for the users' information — every node decides again),
+//! approvals, and the dispatch to the committee once the quorum is met.
+//! Every step is appended to the audit log first; the signing entry must be
+//! covered by a checkpoint the signers co-signed before they sign.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use custos_chains::intent::TransferIntent;
+use custos_governance::{approval_message, initiate_message, Governance, Role};
+use custos_policy::{Action, AddressBook, Approver, Decision, Policy, Spent, Transfer};
+use custos_tss::PartyIndex;
+use custos_wire::authz::{Authorization, SigningRecord, SIGN_ACTION};
+use custos_wire::control::JobKind;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::hub::{Hub, HubError};
+use crate::store::SessionKind;
+use crate::transfers::{account_key, signatures};
+use crate::workflow::{choose_signers, now, FlowError};
+
+/// Document kind of transfer requests.
+pub(crate) const REQUEST: &str = "request";
+
+/// One approval as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalView {
+    /// Approver.
+    pub user: String,
+    /// Signature over the request hash and governance head (hex).
+    pub signature: String,
+}
+
+/// A transfer request and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RequestView {
+    /// Request id (hex, from the intent).
+    pub id: String,
+    /// Canonical intent (hex).
+    pub intent: String,
+    /// Intent hash (hex): what the initiator signed.
+    pub hash: String,
+    /// What the intent moves, as policy sees it.
+    pub record: RecordView,
+    /// Initiator's signature (hex).
+    pub initiator_signature: String,
+    /// Governance head (hex) approvals must name.
+    pub head: String,
+    /// Approvals so far.
+    pub approvals: Vec<ApprovalView>,
+    /// The server's reading of the policy: `allow`, `block`, or
+    /// `approve N` (nodes decide again).
+    pub decision: String,
+    /// Name of the matching rule (none: default deny).
+    pub rule: Option<String>,
+    /// `pending` | `signed` | `rejected` | `failed` | `signing`.
+    pub state: String,
+    /// Requested signers.
+    pub signers: Option<Vec<PartyIndex>>,
+    /// Why it failed or was rejected.
+    pub error: Option<String>,
+    /// The signed transaction when signed.
+    pub signed: Option<SignedView>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// Policy-relevant fields of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RecordView {
+    /// Wallet.
+    pub wallet: String,
+    /// Initiator.
+    pub initiator: String,
+    /// Chain.
+    pub chain: String,
+    /// `native` or token address.
+    pub asset: String,
+    /// Recipient.
+    pub destination: String,
+    /// Base units.
+    pub amount: String,
+}
+
+/// A signed transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SignedView {
+    /// Ethereum: 0x-hex; Bitcoin: hex; Solana: base64.
+    pub raw_tx: String,
+    /// Sending address.
+    pub from: String,
+    /// Bitcoin: (scriptPubKey hex, value) per input.
+    pub prevouts: Vec<(String, u64)>,
+}
+
+impl From<&SigningRecord> for RecordView {
+    fn from(r: &SigningRecord) -> Self {
+        Self {
+            wallet: r.wallet.clone(),
+            initiator: r.initiator.clone(),
+            chain: r.chain.clone(),
+            asset: r.asset.clone(),
+            destination: r.destination.clone(),
+            amount: r.amount.clone(),
+        }
+    }
+}
+
+fn forbidden(s: impl Into<String>) -> FlowError {
+    FlowError::Forbidden(s.into())
+}
+
+fn unhex(s: &str, what: &str) -> Result<Vec<u8>, FlowError> {
+    hex::decode(s).map_err(|_| FlowError::Invalid(format!("{what} is not hex")))
+}
+
+async fn governance(hub: &Hub) -> Result<Governance, FlowError> {
+    hub.authority().governance().await.ok_or_else(|| {
+        FlowError::Invalid("no governance genesis yet (custos governance init)".into())
+    })
+}
+
+fn documents(gov: &Governance) -> Result<(Policy, AddressBook), FlowError> {
+    let s = gov.state();
+    let policy = match &s.policy {
+        Some(b) => serde_json::from_slice(b)
+            .map_err(|e| FlowError::Invalid(format!("policy document: {e}")))?,
+        None => Policy { rules: Vec::new() },
+    };
+    let book = match &s.address_book {
+        Some(b) => serde_json::from_slice(b)
+            .map_err(|e| FlowError::Invalid(format!("address book: {e}")))?,
+        None => AddressBook::default(),
+    };
+    Ok((policy, book))
+}
+
+fn roles(gov: &Governance, user: &str) -> Vec<String> {
+    gov.state()
+        .users
+        .get(user)
+        .map(|u| u.roles.iter().map(|r| r.name().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+async fn load(hub: &Hub, id: &str) -> Result<(Vec<u8>, RequestView), FlowError> {
+    let body = hub
+        .store()
+        .doc_get(REQUEST, id)
+        .await?
+        .ok_or_else(|| FlowError::NotFound(format!("request {id}")))?;
+    let view = serde_json::from_slice(&body)
+        .map_err(|_| FlowError::Invalid("stored request does not decode".into()))?;
+    Ok((body, view))
+}
+
+async fn save(hub: &Hub, old: &[u8], view: &RequestView) -> Result<Vec<u8>, FlowError> {
+    let body = serde_json::to_vec(view).map_err(|e| FlowError::Invalid(e.to_string()))?;
+    hub.store()
+        .doc_replace(REQUEST, &view.id, old, &body, now())
+        .await?;
+    Ok(body)
+}
+
+/// Requests, newest last.
+pub async fn list(hub: &Hub) -> Result<Vec<RequestView>, FlowError> {
+    hub.store()
+        .doc_list(REQUEST)
+        .await?
+        .iter()
+        .map(|(_, b)| {
+            serde_json::from_slice(b)
+                .map_err(|_| FlowError::Invalid("stored request does not decode".into()))
+        })
+        .collect::<Result<Vec<RequestView>, _>>()
+        .map(|mut v| {
+            v.sort_by_key(|r| r.created_at);
+            v
+        })
+}
+
+/// One request.
+pub async fn get(hub: &Hub, id: &str) -> Result<RequestView, FlowError> {
+    Ok(load(hub, id).await?.1)
+}
+
+/// The server's velocity ledger: requests sent for signing.
+async fn spent(hub: &Hub) -> Result<Vec<Spent>, FlowError> {
+    Ok(list(hub)
+        .await?
+        .iter()
+        .filter(|r| matches!(r.state.as_str(), "signing" | "signed" | "failed"))
+        .filter_map(|r| {
+            Some(Spent {
+                time: r.created_at,
+                wallet: r.record.wallet.clone(),
+                initiator: r.record.initiator.clone(),
+                chain: r.record.chain.clone(),
+                asset: r.record.asset.clone(),
+                amount: r.record.amount.parse().ok()?,
+            })
+        })
+        .collect())
+}
+
+async fn decide(
+    hub: &Hub,
+    gov: &Governance,
+    record: &SigningRecord,
+) -> Result<(Decision, Option<String>), FlowError> {
+    let (policy, book) = documents(gov)?;
+    let transfer = Transfer {
+        initiator: record.initiator.clone(),
+        roles: roles(gov, &record.initiator),
+        wallet: record.wallet.clone(),
+        wallet_groups: Vec::new(),
+        chain: record.chain.clone(),
+        asset: record.asset.clone(),
+        destination: record.destination.clone(),
+        amount: record
+            .amount
+            .parse()
+            .map_err(|_| FlowError::Invalid("amount".into()))?,
+    };
+    let ledger: Vec<Spent> = spent(hub).await?;
+    let d = custos_policy::evaluate(&policy, &book, &transfer, now(), &ledger)
+        .map_err(|e| FlowError::Invalid(e.to_string()))?;
+    let name = d
+        .rule
+        .and_then(|i| policy.rules.get(i))
+        .map(|r| r.name.clone());
+    Ok((d, name))
+}
+
+fn describe(a: &Action) -> String {
+    match a {
+        Action::Allow => "allow".into(),
+        Action::Block => "block".into(),
+        Action::Approve { count, .. } => format!("approve {count}"),
+    }
+}
+
+/// Records a transfer request the initiator signed; dispatches it at once
+/// if the policy allows it without approvals.
+pub async fn submit(
+    hub: &Hub,
+    initiator: &str,
+    intent_bytes: &[u8],
+    signature: &[u8],
+    signers: Option<Vec<PartyIndex>>,
+) -> Result<RequestView, FlowError> {
+    let intent = TransferIntent::from_bytes(intent_bytes)?;
+    intent.validate()?;
+    custos_chains::intent::check_token(&intent, &hub.config().tokens)?;
+    let w = hub
+        .store()
+        .wallet(&intent.wallet)
+        .await?
+        .ok_or_else(|| FlowError::NoWallet(intent.wallet.clone()))?;
+    if w.key_id != intent.key_id {
+        return Err(FlowError::Invalid(
+            "the intent names another key than its wallet".into(),
+        ));
+    }
+    custos_chains::build(&intent, &account_key(&w, intent.account)?)?;
+    let gov = governance(hub).await?;
+    let hash = intent.hash()?;
+    gov.state()
+        .verify_user(initiator, &initiate_message(&hash), signature)
+        .map_err(|e| forbidden(e.to_string()))?;
+    if !gov.state().has_role(initiator, Role::Initiator) {
+        return Err(forbidden(format!(
+            "{initiator} does not hold the initiator role"
+        )));
+    }
+    let record = SigningRecord::for_transfer(&intent, initiator)?;
+    let (decision, rule) = decide(hub, &gov, &record).await?;
+    let mut view = RequestView {
+        id: record.request_id.clone(),
+        intent: hex::encode(intent_bytes),
+        hash: hex::encode(hash),
+        record: RecordView::from(&record),
+        initiator_signature: hex::encode(signature),
+        head: hex::encode(gov.head()),
+        approvals: Vec::new(),
+        decision: describe(&decision.action),
+        rule,
+        state: "pending".into(),
+        signers,
+        error: None,
+        signed: None,
+        created_at: now(),
+    };
+    hub.audit(
+        initiator,
+        "request",
+        serde_json::json!({ "request_id": view.id, "hash": view.hash, "record": view.record, "decision": view.decision, "rule": view.rule }),
+    )
+    .await
+    .map_err(|e| FlowError::Audit(e.to_string()))?;
+    if decision.action == Action::Block && !crate::fault_active() {
+        view.state = "rejected".into();
+        view.error = Some(match &view.rule {
+            Some(r) => format!("policy rule {r:?} blocks this transfer"),
+            None => "no policy rule matches (default deny)".into(),
+        });
+    }
+    let body = serde_json::to_vec(&view).map_err(|e| FlowError::Invalid(e.to_string()))?;
+    hub.store()
+        .doc_insert(REQUEST, &view.id, &body, now())
+        .await?;
+    // Test builds: a lying server dispatches without approvals, or despite
+    // its own reading of the policy.
+    let force = crate::fault_is("no-approvals")
+        || (crate::fault_is("accept") && decision.action == Action::Block);
+    if view.state == "pending"
+        && (custos_policy::check_approvals(&decision, initiator, &[]).is_ok() || force)
+    {
+        return dispatch(hub, &view.id).await;
+    }
+    Ok(view)
+}
+
+/// Adds `user`'s approval (a signature over the request hash and the
+/// current governance head); dispatches once the quorum is met.
+pub async fn approve(
+    hub: &Hub,
+    id: &str,
+    user: &str,
+    signature: &[u8],
+) -> Result<RequestView, FlowError> {
+    let (old, mut view) = load(hub, id).await?;
+    if view.state == "signed" && crate::fault_active() {
+        // A lying server replays an approved, signed request.
+        return dispatch(hub, id).await;
+    }
+    if view.state != "pending" {
+        return Err(FlowError::Invalid(format!(
+            "request {id} is {}",
+            view.state
+        )));
+    }
+    let gov = governance(hub).await?;
+    let hash: [u8; 32] = unhex(&view.hash, "hash")?
+        .try_into()
+        .map_err(|_| FlowError::Invalid("hash".into()))?;
+    gov.state()
+        .verify_user(user, &approval_message(&hash, &gov.head()), signature)
+        .map_err(|e| forbidden(e.to_string()))?;
+    let intent = TransferIntent::from_bytes(&unhex(&view.intent, "intent")?)?;
+    let record = SigningRecord::for_transfer(&intent, &view.record.initiator)?;
+    let (decision, _) = decide(hub, &gov, &record).await?;
+    let me = Approver {
+        user: user.to_owned(),
+        roles: roles(&gov, user),
+    };
+    if !crate::fault_is("accept") {
+        if user == view.record.initiator {
+            return Err(forbidden("the initiator cannot approve their own request"));
+        }
+        if !custos_policy::may_approve(&decision, &view.record.initiator, &me) {
+            return Err(forbidden(format!("{user} may not approve this request")));
+        }
+        if view.approvals.iter().any(|a| a.user == user) {
+            return Err(FlowError::Invalid(format!("{user} approved already")));
+        }
+    }
+    hub.audit(
+        user,
+        "approval",
+        serde_json::json!({ "request_id": id, "head": hex::encode(gov.head()) }),
+    )
+    .await
+    .map_err(|e| FlowError::Audit(e.to_string()))?;
+    view.head = hex::encode(gov.head());
+    view.approvals.push(ApprovalView {
+        user: user.to_owned(),
+        signature: hex::encode(signature),
+    });
+    save(hub, &old, &view).await?;
+    let approvers: Vec<Approver> = view
+        .approvals
+        .iter()
+        .map(|a| Approver {
+            user: a.user.clone(),
+            roles: roles(&gov, &a.user),
+        })
+        .collect();
+    // Test builds: a lying server dispatches short of the quorum, or counts
+    // approvals it should have refused.
+    let need = match &decision.action {
+        Action::Approve { count, .. } => *count as usize,
+        _ => 0,
+    };
+    let force = crate::fault_is("below-quorum")
+        || (crate::fault_is("accept") && view.approvals.len() >= need);
+    if custos_policy::check_approvals(&decision, &view.record.initiator, &approvers).is_ok()
+        || force
+    {
+        return dispatch(hub, id).await;
+    }
+    Ok(view)
+}
+
+/// Rejects a pending request (any user who may approve it).
+pub async fn reject(
+    hub: &Hub,
+    id: &str,
+    user: &str,
+    reason: &str,
+) -> Result<RequestView, FlowError> {
+    let (old, mut view) = load(hub, id).await?;
+    if view.state != "pending" {
+        return Err(FlowError::Invalid(format!(
+            "request {id} is {}",
+            view.state
+        )));
+    }
+    let gov = governance(hub).await?;
+    if !gov.state().has_role(user, Role::Approver) && !gov.state().has_role(user, Role::Admin) {
+        return Err(forbidden(format!("{user} may not reject requests")));
+    }
+    hub.audit(
+        user,
+        "rejection",
+        serde_json::json!({ "request_id": id, "reason": reason }),
+    )
+    .await
+    .map_err(|e| FlowError::Audit(e.to_string()))?;
+    view.state = "rejected".into();
+    view.error = Some(format!("rejected by {user}: {reason}"));
+    save(hub, &old, &view).await?;
+    Ok(view)
+}
+
+/// Logs the signing, has the signers co-sign a checkpoint covering it, and
+/// runs the signing; each node re-checks everything before it joins.
+async fn dispatch(hub: &Hub, id: &str) -> Result<RequestView, FlowError> {
+    let (old, mut view) = load(hub, id).await?;
+    let intent_bytes = unhex(&view.intent, "intent")?;
+    let intent = TransferIntent::from_bytes(&intent_bytes)?;
+    let w = hub
+        .store()
+        .wallet(&intent.wallet)
+        .await?
+        .ok_or_else(|| FlowError::NoWallet(intent.wallet.clone()))?;
+    view.state = "signing".into();
+    let signing = save(hub, &old, &view).await?;
+    let result = run(hub, &view, &intent, &intent_bytes, &w).await;
+    let (action, detail) = match &result {
+        Ok(s) => {
+            view.state = "signed".into();
+            view.signed = Some(s.clone());
+            (
+                "signed",
+                serde_json::json!({ "request_id": id, "raw_tx_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(s.raw_tx.as_bytes())) }),
+            )
+        }
+        Err(e) => {
+            view.state = "failed".into();
+            view.error = Some(e.to_string());
+            (
+                "sign-failed",
+                serde_json::json!({ "request_id": id, "error": e.to_string() }),
+            )
+        }
+    };
+    // The outcome is recorded even when logging it fails; the signing entry
+    // itself was logged before any node signed.
+    if let Err(e) = hub.audit("server", action, detail).await {
+        eprintln!("server: audit log: {e}");
+    }
+    save(hub, &signing, &view).await?;
+    result.map(|_| view)
+}
+
+async fn run(
+    hub: &Hub,
+    view: &RequestView,
+    intent: &TransferIntent,
+    intent_bytes: &[u8],
+    w: &crate::store::WalletRecord,
+) -> Result<SignedView, FlowError> {
+    let gov = governance(hub).await?;
+    let unsigned = custos_chains::build(intent, &account_key(w, intent.account)?)?;
+    let signers = choose_signers(hub, view.signers.clone()).await?;
+    let record = SigningRecord::for_transfer(intent, &view.record.initiator)?;
+    let timeout = Duration::from_millis(hub.config().session_timeout_ms);
+    #[allow(unused_mut)]
+    let mut auth = Authorization {
+        head: gov.head(),
+        initiator: view.record.initiator.clone(),
+        initiator_signature: unhex(&view.initiator_signature, "signature")?,
+        approvals: view
+            .approvals
+            .iter()
+            .map(|a| Ok((a.user.clone(), unhex(&a.signature, "approval")?)))
+            .collect::<Result<_, FlowError>>()?,
+        time: now(),
+    };
+    #[allow(unused_mut)]
+    let mut kind_intent = intent_bytes.to_vec();
+    #[allow(unused_mut)]
+    let mut payloads: Vec<Vec<u8>> = unsigned
+        .payloads
+        .iter()
+        .map(|p| p.message().to_vec())
+        .collect();
+    #[allow(unused_mut)]
+    let mut log = true;
+    #[cfg(feature = "fault-injection")]
+    {
+        let stale = hub
+            .authority()
+            .chain()
+            .await
+            .last()
+            .map(|p| p.proposal.prev);
+        crate::fault::edit_authorization(
+            &mut auth,
+            &mut kind_intent,
+            &mut payloads,
+            &mut log,
+            stale,
+        );
+    }
+    if log {
+        let detail =
+            serde_json::to_value(&record).map_err(|e| FlowError::Invalid(e.to_string()))?;
+        hub.audit("server", SIGN_ACTION, detail)
+            .await
+            .map_err(|e| FlowError::Audit(e.to_string()))?;
+        hub.checkpoint(&signers, timeout).await?;
+    }
+    let kind = JobKind::SignTransfer {
+        key_id: w.key_id.clone(),
+        signers: signers.clone(),
+        intent: kind_intent,
+        payloads,
+        auth,
+    };
+    let (_, outcomes) = hub
+        .run_each(
+            kind,
+            BTreeMap::new(),
+            SessionKind::Sign,
+            &signers,
+            Some(&w.id),
+            timeout,
+        )
+        .await?;
+    let sigs = signatures(&outcomes)?;
+    let signed = custos_chains::assemble(&unsigned, &sigs).map_err(|_| {
+        FlowError::Hub(HubError::Disagree(
+            "the nodes' signatures do not complete the transaction",
+        ))
+    })?;
+    Ok(SignedView {
+        raw_tx: signed.raw_tx,
+        from: signed.from,
+        prevouts: signed
+            .prevouts
+            .iter()
+            .map(|(s, v)| (hex::encode(s), *v))
+            .collect(),
+    })
+}

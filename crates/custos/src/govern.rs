@@ -1,0 +1,309 @@
+//! CLI commands where a user acts with their key: transfers, approvals,
+//! governance proposals, policy, and the audit log. What the user signs is
+//! decoded and shown (or compared with what they asked for) first: the
+//! server is not trusted to present it honestly.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use custos_chains::intent::TransferIntent;
+use custos_governance::{approval_message, initiate_message, Change, Proposal, Role};
+use serde_json::{json, Value};
+
+use crate::client::Client;
+use crate::userkey::UserKey;
+
+fn hash32(v: &Value, what: &str) -> Result<[u8; 32]> {
+    hex::decode(v.as_str().context(what.to_owned())?)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("{what} is not 32 bytes"))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Prepares the intent at the server, checks it is exactly what `request`
+/// asks for, signs its hash and submits it.
+pub fn transfer(c: &Client, key: &UserKey, wallet: &str, request: Value) -> Result<Value> {
+    let prepared = c.post(
+        &format!("/v1/wallets/{wallet}/transfers/prepare"),
+        request.clone(),
+    )?;
+    let bytes = hex::decode(prepared["intent"].as_str().context("prepared intent")?)?;
+    let intent = TransferIntent::from_bytes(&bytes)?;
+    let asked: custos_server::api_chains::TransferRequest =
+        serde_json::from_value(request.clone())?;
+    // Token decimals come from the server's list; everything else from us.
+    let tokens: Vec<custos_chains::intent::KnownToken> = match (&asked.asset, &intent.chain) {
+        (
+            Some(a),
+            custos_chains::ChainIntent::Ethereum(custos_chains::intent::EthereumTransfer {
+                asset: custos_chains::intent::Asset::Token { address, decimals },
+                ..
+            }),
+        )
+        | (
+            Some(a),
+            custos_chains::ChainIntent::Solana(custos_chains::intent::SolanaTransfer {
+                asset: custos_chains::intent::Asset::Token { address, decimals },
+                ..
+            }),
+        ) if a == address => {
+            vec![custos_chains::intent::KnownToken {
+                chain: asked.chain.clone(),
+                address: address.clone(),
+                symbol: String::new(),
+                decimals: *decimals,
+            }]
+        }
+        _ => Vec::new(),
+    };
+    let expected =
+        custos_server::api_chains::chain_intent(&asked, &tokens).map_err(anyhow::Error::msg)?;
+    if intent.chain != expected
+        || intent.wallet != wallet
+        || intent.account != asked.index.unwrap_or(0)
+    {
+        bail!("the server prepared a different transfer than asked; not signing it");
+    }
+    let hash = intent.hash()?;
+    let body = json!({
+        "intent": hex::encode(&bytes),
+        "signature": hex::encode(key.sign(&initiate_message(&hash))),
+        "signers": request["signers"],
+    });
+    c.signed(key, "POST", "/v1/requests", &body)
+}
+
+/// Approves request `id` under the current governance head.
+pub fn approve(c: &Client, key: &UserKey, id: &str) -> Result<Value> {
+    let r = c.get(&format!("/v1/requests/{id}"))?;
+    let bytes = hex::decode(r["intent"].as_str().context("intent")?)?;
+    let intent = TransferIntent::from_bytes(&bytes)?;
+    let hash = intent.hash()?;
+    if hex::encode(hash) != r["hash"].as_str().unwrap_or_default() {
+        bail!("the server's request hash does not match its intent");
+    }
+    eprintln!(
+        "approving {id}: {} {} of {} from wallet {} to {}",
+        r["record"]["amount"].as_str().unwrap_or("?"),
+        r["record"]["asset"].as_str().unwrap_or("?"),
+        r["record"]["chain"].as_str().unwrap_or("?"),
+        intent.wallet,
+        r["record"]["destination"].as_str().unwrap_or("?")
+    );
+    let head = hash32(&c.get("/v1/governance")?["head"], "governance head")?;
+    let body = json!({ "signature": hex::encode(key.sign(&approval_message(&hash, &head))) });
+    c.signed(key, "POST", &format!("/v1/requests/{id}/approve"), &body)
+}
+
+/// Rejects request `id`.
+pub fn reject(c: &Client, key: &UserKey, id: &str, reason: &str) -> Result<Value> {
+    c.signed(
+        key,
+        "POST",
+        &format!("/v1/requests/{id}/reject"),
+        &json!({ "reason": reason }),
+    )
+}
+
+/// One line per request.
+pub fn print_requests(list: &Value) {
+    for r in list.as_array().into_iter().flatten() {
+        println!(
+            "{}  {:<8} {:<10} {} {} {} -> {}  by {}  approvals {}",
+            r["id"].as_str().unwrap_or("?"),
+            r["state"].as_str().unwrap_or("?"),
+            r["decision"].as_str().unwrap_or("?"),
+            r["record"]["chain"].as_str().unwrap_or("?"),
+            r["record"]["amount"].as_str().unwrap_or("?"),
+            r["record"]["asset"].as_str().unwrap_or("?"),
+            r["record"]["destination"].as_str().unwrap_or("?"),
+            r["record"]["initiator"].as_str().unwrap_or("?"),
+            r["approvals"].as_array().map(Vec::len).unwrap_or(0),
+        );
+    }
+}
+
+/// Changes a proposal makes, from CLI flags.
+#[derive(Default)]
+pub struct Changes {
+    pub add_user: Vec<String>,
+    pub remove_user: Vec<String>,
+    pub grant: Vec<String>,
+    pub revoke: Vec<String>,
+    pub rotate_key: Vec<String>,
+    pub quorum: Option<u32>,
+    pub policy: Option<std::path::PathBuf>,
+    pub address_book: Option<std::path::PathBuf>,
+}
+
+fn roles(list: &str) -> Result<BTreeSet<Role>> {
+    list.split(',')
+        .filter(|r| !r.is_empty())
+        .map(|r| r.trim().parse::<Role>().map_err(anyhow::Error::msg))
+        .collect()
+}
+
+fn key_hex(s: &str) -> Result<[u8; 32]> {
+    hex::decode(s)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("a user key is 32 bytes of hex"))
+}
+
+/// Reads a policy or address-book file (JSON) as compact JSON,
+/// checking it decodes as the node will decode it.
+fn document<T: serde::de::DeserializeOwned + serde::Serialize>(path: &Path) -> Result<Vec<u8>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    let value: T =
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))?;
+    Ok(serde_json::to_vec(&value)?)
+}
+
+impl Changes {
+    fn build(&self) -> Result<Vec<Change>> {
+        let mut out = Vec::new();
+        for a in &self.add_user {
+            // ID:KEYHEX:role,role
+            let mut parts = a.splitn(3, ':');
+            let (Some(id), Some(key), roles_s) = (parts.next(), parts.next(), parts.next()) else {
+                bail!("--add-user takes ID:KEYHEX:ROLE,ROLE");
+            };
+            out.push(Change::AddUser {
+                id: id.into(),
+                key: key_hex(key)?,
+                roles: roles(roles_s.unwrap_or_default())?,
+            });
+        }
+        for id in &self.remove_user {
+            out.push(Change::RemoveUser { id: id.clone() });
+        }
+        for (list, grant) in [(&self.grant, true), (&self.revoke, false)] {
+            for g in list {
+                let (id, role) = g.split_once(':').context("--grant/--revoke take ID:ROLE")?;
+                let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+                out.push(if grant {
+                    Change::Grant {
+                        id: id.into(),
+                        role,
+                    }
+                } else {
+                    Change::Revoke {
+                        id: id.into(),
+                        role,
+                    }
+                });
+            }
+        }
+        for r in &self.rotate_key {
+            let (id, key) = r.split_once(':').context("--rotate-key takes ID:KEYHEX")?;
+            out.push(Change::RotateKey {
+                id: id.into(),
+                key: key_hex(key)?,
+            });
+        }
+        if let Some(q) = self.quorum {
+            out.push(Change::SetQuorum(q));
+        }
+        if let Some(p) = &self.policy {
+            let doc = document::<custos_policy::Policy>(p)?;
+            let policy: custos_policy::Policy = serde_json::from_slice(&doc)?;
+            policy.validate()?;
+            out.push(Change::SetPolicy(doc));
+        }
+        if let Some(b) = &self.address_book {
+            out.push(Change::SetAddressBook(document::<
+                custos_policy::AddressBook,
+            >(b)?));
+        }
+        if out.is_empty() {
+            bail!("a proposal needs at least one change");
+        }
+        Ok(out)
+    }
+}
+
+/// Proposes `changes` on top of the current head, signed by `key`.
+pub fn propose(c: &Client, key: &UserKey, changes: &Changes) -> Result<Value> {
+    let g = c.get("/v1/governance")?;
+    let proposal = Proposal {
+        height: g["height"].as_u64().context("height")? + 1,
+        prev: hash32(&g["head"], "head")?,
+        proposer: key.user.clone(),
+        time: now(),
+        changes: changes.build()?,
+    };
+    let body = json!({
+        "proposal": hex::encode(postcard::to_stdvec(&proposal)?),
+        "signature": hex::encode(key.sign(&proposal.hash()?)),
+    });
+    c.signed(key, "POST", "/v1/governance/proposals", &body)
+}
+
+/// Adds `key`'s signature to pending proposal `id` after showing it.
+pub fn approve_proposal(c: &Client, key: &UserKey, id: &str) -> Result<Value> {
+    let list = c.get("/v1/governance/proposals")?;
+    let p = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["id"] == id)
+        .with_context(|| format!("no proposal {id}"))?;
+    let signed: custos_governance::SignedProposal =
+        postcard::from_bytes(&hex::decode(p["body"].as_str().context("body")?)?)?;
+    if hex::encode(signed.proposal.hash()?) != id {
+        bail!("the server's proposal does not hash to {id}");
+    }
+    eprintln!(
+        "approving proposal {id} by {} at height {}: {}",
+        signed.proposal.proposer,
+        signed.proposal.height,
+        serde_json::to_string(&signed.proposal.changes)?
+    );
+    let body = json!({ "signature": hex::encode(key.sign(&signed.proposal.hash()?)) });
+    c.signed(
+        key,
+        "POST",
+        &format!("/v1/governance/proposals/{id}/approve"),
+        &body,
+    )
+}
+
+/// Verifies an audit export offline against a keys file
+/// `{"server": HEX, "nodes": [HEX…], "quorum": N}`.
+pub fn verify_audit(export: &Path, keys: &Path) -> Result<String> {
+    let export: Value = serde_json::from_str(&std::fs::read_to_string(export)?)
+        .context("the export is not JSON")?;
+    let entries: Vec<custos_audit::entry::SignedEntry> =
+        serde_json::from_value(export["entries"].clone()).context("export entries")?;
+    let checkpoints: Vec<custos_audit::checkpoint::SignedCheckpoint> =
+        serde_json::from_value(export["checkpoints"].clone()).context("export checkpoints")?;
+    let k: Value = serde_json::from_str(&std::fs::read_to_string(keys)?).context("keys file")?;
+    let vk = |v: &Value| -> Result<ed25519_dalek::VerifyingKey> {
+        Ok(ed25519_dalek::VerifyingKey::from_bytes(&key_hex(
+            v.as_str().context("key")?,
+        )?)?)
+    };
+    let keys = custos_audit::verify::Keys {
+        server: vk(&k["server"])?,
+        nodes: k["nodes"]
+            .as_array()
+            .context("keys.nodes")?
+            .iter()
+            .map(vk)
+            .collect::<Result<_>>()?,
+        quorum: k["quorum"].as_u64().context("keys.quorum")? as usize,
+    };
+    let report = custos_audit::verify::verify_export(&entries, &checkpoints, &keys)?;
+    Ok(format!(
+        "ok: {} entries, {} checkpoints, last checkpoint size {}",
+        report.entries,
+        report.checkpoints,
+        report.last.map(|c| c.size).unwrap_or(0)
+    ))
+}
