@@ -22,7 +22,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::config::{Enrolment, NodeConfig};
 use crate::job::{run_job, Inbound, JobInput, JobOutput};
-use crate::recheck::{check_transfer, LedgerRow};
+use crate::recheck::{check_request, LedgerRow};
 use crate::store::{JournalEntry, NodeVault, StoreError, JOURNAL_RUNNING};
 use crate::vault::{EntryKind, KdfParams};
 use crate::witness::WitnessState;
@@ -355,6 +355,55 @@ async fn witness_checkpoint(node: &Node, req: &WitnessRequest) -> Result<Vec<u8>
     Ok(done.signature)
 }
 
+/// A request the node decided to sign, not yet recorded as signed.
+struct Claim {
+    request_id: [u8; 16],
+    hash: [u8; 32],
+}
+
+impl Claim {
+    /// The durable record that the request is being signed, written before
+    /// any signing: a request is signed once, whatever the server replays.
+    async fn commit(self, node: &Node) -> Result<(), String> {
+        node.vault
+            .claim_request(self.request_id, self.hash, now())
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The node's own decision on a signing job (DESIGN step 4).
+async fn authorize(node: &Node, job: &Job) -> Result<Claim, String> {
+    let Some((request, auth)) = job.kind.request() else {
+        return Err("not a signing job".into());
+    };
+    let request = request.map_err(|e| format!("refused: {e}"))?;
+    if request.key_id() != job_key_id(&job.kind) {
+        return Err("refused: the request names another key".into());
+    }
+    let ledger = ledger(node).await?;
+    {
+        let held = node.gov.lock().await;
+        check_request(held.gov.as_ref(), &request, auth, now(), &ledger)
+            .map_err(|e| format!("refused: {e}"))?;
+    }
+    Ok(Claim {
+        request_id: request.request_id(),
+        hash: request.hash().map_err(|e| e.to_string())?,
+    })
+}
+
+fn job_key_id(kind: &JobKind) -> &str {
+    match kind {
+        JobKind::Sign { key_id, .. }
+        | JobKind::Presign { key_id, .. }
+        | JobKind::SignPresigned { key_id, .. }
+        | JobKind::SignTransfer { key_id, .. }
+        | JobKind::SignPsbt { key_id, .. } => key_id,
+        JobKind::AuxInfo | JobKind::Keygen { .. } => "",
+    }
+}
+
 /// The node's ledger of witnessed signings.
 async fn ledger(node: &Node) -> Result<Vec<LedgerRow>, String> {
     node.vault
@@ -465,7 +514,7 @@ async fn serve(node: &Arc<Node>, connector: &TlsConnector) -> Result<(), NodeErr
                 jobs.lock().await.insert(job.session, tx);
                 tokio::spawn(handle_job(
                     node.clone(),
-                    job,
+                    *job,
                     rx,
                     out_tx.clone(),
                     jobs.clone(),
@@ -576,43 +625,27 @@ async fn load_input(node: &Node, job: &Job) -> Result<JobInput, String> {
             }
             Ok(JobInput::Aux(aux))
         }
-        JobKind::Sign { key_id, .. }
-        | JobKind::Presign { key_id, .. }
-        | JobKind::SignPsbt { key_id, .. } => {
+        JobKind::Presign { key_id, .. } => {
             let aux = aux.await?;
             load_share(v, key_id, aux.as_ref())
                 .await
                 .map(|s| JobInput::Share(Box::new(s)))
         }
-        JobKind::SignTransfer {
-            key_id,
-            intent,
-            auth,
-            ..
-        } => {
-            let intent =
-                custos_chains::TransferIntent::from_bytes(intent).map_err(|e| e.to_string())?;
-            // The node's own decision, before anything else (DESIGN step 4).
-            let ledger = ledger(node).await?;
-            {
-                let held = node.gov.lock().await;
-                check_transfer(held.gov.as_ref(), &intent, auth, now(), &ledger)
-                    .map_err(|e| format!("refused: {e}"))?;
-            }
+        JobKind::Sign { key_id, .. }
+        | JobKind::SignPsbt { key_id, .. }
+        | JobKind::SignTransfer { key_id, .. } => {
+            authorize(node, job).await?.commit(node).await?;
             let aux = aux.await?;
-            let share = load_share(v, key_id, aux.as_ref()).await?;
-            // Each request is signed once: recorded before any signing.
-            let hash = intent.hash().map_err(|e| e.to_string())?;
-            v.claim_request(intent.request_id, hash, now())
+            load_share(v, key_id, aux.as_ref())
                 .await
-                .map_err(|e| e.to_string())?;
-            Ok(JobInput::Share(Box::new(share)))
+                .map(|s| JobInput::Share(Box::new(s)))
         }
         JobKind::SignPresigned {
             key_id,
             presignature,
             ..
         } => {
+            let claim = authorize(node, job).await?;
             let aux = aux.await?;
             let share = load_share(v, key_id, aux.as_ref()).await?;
             let KeyShare::Ecdsa(ecdsa) = &share else {
@@ -625,6 +658,9 @@ async fn load_input(node: &Node, job: &Job) -> Result<JobInput, String> {
                 .take_presignature(id, now())
                 .await
                 .map_err(|e| e.to_string())?;
+            // Claimed only once the presignature is ours: a refused one
+            // leaves the request to the server's full-signing fallback.
+            claim.commit(node).await?;
             let presig = Presignature::from_bytes(&bytes, ecdsa).map_err(|e| e.to_string())?;
             Ok(JobInput::Presigned(Box::new(share), Box::new(presig)))
         }
@@ -766,6 +802,7 @@ fn journal_entry(job: &Job) -> JournalEntry {
             path,
             message,
             sha256,
+            ..
         } => (
             Some(key_id.clone()),
             serde_json::json!({
@@ -814,6 +851,7 @@ fn journal_entry(job: &Job) -> JournalEntry {
             signers,
             presignature,
             message,
+            ..
         } => (
             Some(key_id.clone()),
             serde_json::json!({
@@ -823,6 +861,29 @@ fn journal_entry(job: &Job) -> JournalEntry {
             }),
         ),
     };
+    // Who authorised a signing, as the node checked it.
+    let mut detail = detail;
+    if let (Some((request, auth)), Some(map)) = (job.kind.request(), detail.as_object_mut()) {
+        let request = request.ok();
+        map.insert(
+            "request_id".into(),
+            request.as_ref().map(|r| hex::encode(r.request_id())).into(),
+        );
+        map.insert(
+            "wallet".into(),
+            request.as_ref().map(|r| r.wallet().to_owned()).into(),
+        );
+        map.insert("initiator".into(), auth.initiator.clone().into());
+        map.insert(
+            "approvers".into(),
+            auth.approvals
+                .iter()
+                .map(|(u, _)| u.clone())
+                .collect::<Vec<_>>()
+                .into(),
+        );
+        map.insert("governance_head".into(), hex::encode(auth.head).into());
+    }
     let t = now();
     JournalEntry {
         session: hex::encode(job.session),

@@ -231,6 +231,7 @@ pub fn run_job(
                 path,
                 message,
                 sha256,
+                ..
             },
             JobInput::Share(share),
         ) => {
@@ -316,6 +317,7 @@ pub fn run_job(
                 network,
                 psbt,
                 payloads,
+                ..
             },
             JobInput::Share(share),
         ) => {

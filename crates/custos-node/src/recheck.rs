@@ -4,10 +4,9 @@
 //! as arguments, so a compromised server can only supply signatures it does
 //! not have the keys to forge.
 
-use custos_chains::TransferIntent;
 use custos_governance::{approval_message, initiate_message, GovError, Governance, Role};
 use custos_policy::{AddressBook, Approver, Policy, PolicyError, Spent, Transfer};
-use custos_wire::authz::{Authorization, SigningRecord};
+use custos_wire::authz::{Authorization, SigningRecord, SigningRequest};
 
 /// How far the server's stated time may be from the node's clock.
 pub const MAX_CLOCK_SKEW_SECS: i64 = 60;
@@ -113,13 +112,13 @@ fn role_names(gov: &Governance, user: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Decides whether this node may sign `intent` as authorised by `auth`:
+/// Decides whether this node may sign `request` as authorised by `auth`:
 /// governance head, clock, initiator signature and role, approval
 /// signatures, segregation of duties, the first-matching rule with the
 /// node's own time and velocity ledger, and the request's audit entry.
-pub fn check_transfer(
+pub fn check_request(
     gov: Option<&Governance>,
-    intent: &TransferIntent,
+    request: &SigningRequest,
     auth: &Authorization,
     now: i64,
     ledger: &[LedgerRow],
@@ -139,7 +138,7 @@ pub fn check_transfer(
             skew,
         });
     }
-    let hash = intent.hash().map_err(|e| Refusal::Intent(e.to_string()))?;
+    let hash = request.hash().map_err(|e| Refusal::Intent(e.to_string()))?;
     let state = gov.state();
     state
         .verify_user(
@@ -167,7 +166,8 @@ pub fn check_transfer(
             roles: role_names(gov, user),
         });
     }
-    let record = SigningRecord::for_transfer(intent, &auth.initiator)
+    let record = request
+        .record(&auth.initiator)
         .map_err(|e| Refusal::Intent(e.to_string()))?;
     // Log before sign: the dispatch entry of exactly this request must be in
     // what this node witnessed.
@@ -230,6 +230,23 @@ pub fn check_transfer(
 mod tests {
     use super::*;
     use custos_chains::intent::{Asset, ChainIntent, EthereumTransfer, INTENT_VERSION};
+    use custos_chains::TransferIntent;
+
+    fn check_transfer(
+        gov: Option<&Governance>,
+        intent: &TransferIntent,
+        auth: &Authorization,
+        now: i64,
+        ledger: &[LedgerRow],
+    ) -> Result<(), Refusal> {
+        check_request(
+            gov,
+            &SigningRequest::Transfer(intent.clone()),
+            auth,
+            now,
+            ledger,
+        )
+    }
     use custos_governance::{Change, Genesis, Proposal, SignedProposal};
     use ed25519_dalek::{Signer, SigningKey};
     use std::collections::BTreeSet;

@@ -174,20 +174,44 @@ mod tests {
         let ok = witness(&first.state, &request(&log, 2, &server), &audit, &node, 11).unwrap();
         assert_eq!(ok.state.last.unwrap().size, 3);
 
-        // Missing the entry in between.
+        // Missing the entry in between (3 is skipped).
         log.append(4, "bob", "approval", "{}", &server).unwrap();
-        let mut gap = request(&log, 3, &server);
+        log.append(5, "bob", "approval", "{}", &server).unwrap();
+        let mut gap = request(&log, 4, &server);
         assert!(matches!(
             witness(&ok.state, &gap, &audit, &node, 12),
             Err(WitnessError::Gap { .. })
         ));
         // A fork: same size, other content.
         let mut fork = Log::new();
-        for _ in 0..4 {
+        for _ in 0..5 {
             fork.append(9, "mallory", "x", "{}", &server).unwrap();
         }
-        gap = request(&fork, 0, &server);
-        assert!(witness(&first.state, &gap, &audit, &node, 12).is_err());
+        gap = request(&fork, 2, &server);
+        assert!(matches!(
+            witness(&first.state, &gap, &audit, &node, 12),
+            Err(WitnessError::Entry(_))
+        ));
+        // The right entries under another root (a split view).
+        let mut split = request(&log, 3, &server);
+        split.checkpoint.root = [9; 32];
+        split.server_signature = split.checkpoint.sign(&server);
+        assert_eq!(
+            witness(&ok.state, &split, &audit, &node, 12).unwrap_err(),
+            WitnessError::Root { size: 5 }
+        );
+        // The node signed size 3; the same size with another root is refused.
+        let mut same = request(&log, 3, &server);
+        same.entries.clear();
+        same.checkpoint = custos_audit::checkpoint::Checkpoint {
+            size: 3,
+            root: [8; 32],
+        };
+        same.server_signature = same.checkpoint.sign(&server);
+        assert_eq!(
+            witness(&ok.state, &same, &audit, &node, 12).unwrap_err(),
+            WitnessError::Root { size: 3 }
+        );
         // Not the server's key.
         let other = SigningKey::from_bytes(&[3; 32]);
         assert_eq!(

@@ -146,6 +146,21 @@ fn sign_kind(share: &KeyShare, signers: Vec<PartyIndex>, message: Vec<u8>) -> Jo
         path: "m/0/4".into(),
         message,
         sha256: false,
+        request_id: [1; 16],
+        wallet: "w".into(),
+        auth: unchecked(),
+    }
+}
+
+/// `run_job` only runs protocols; the daemon authorises each signing job
+/// before it gets there (see `recheck` and the cluster test).
+fn unchecked() -> custos_wire::authz::Authorization {
+    custos_wire::authz::Authorization {
+        head: [0; 32],
+        initiator: String::new(),
+        initiator_signature: Vec::new(),
+        approvals: Vec::new(),
+        time: 0,
     }
 }
 
@@ -276,6 +291,9 @@ fn presign_then_sign_with_the_stored_presignature() {
         signers,
         presignature: hex::encode(load(1).id()),
         message: message.clone(),
+        request_id: [2; 16],
+        wallet: "w".into(),
+        auth: unchecked(),
     };
     let inputs = BTreeMap::from([
         (1, JobInput::Presigned(share(1), Box::new(load(1)))),

@@ -161,36 +161,6 @@ impl From<WalletRecord> for Wallet {
     }
 }
 
-/// Sign a message (BIP-340, Ed25519), a 32-byte digest (ECDSA), or a message
-/// each node hashes with SHA-256 (ECDSA with `hash: "sha256"`; only these may
-/// use a pooled presignature, and only at the root key).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SignRequest {
-    /// Message or digest (hex).
-    pub message: String,
-    /// ECDSA only: `"sha256"` to have each node hash `message` itself.
-    pub hash: Option<String>,
-    /// Exactly `t` signer indices; default: the first `t` connected nodes.
-    pub signers: Option<Vec<PartyIndex>>,
-    /// Non-hardened derivation path; default `m`.
-    pub path: Option<String>,
-}
-
-/// A signature and what it verifies against.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SignResponse {
-    /// Scheme.
-    pub scheme: String,
-    /// Public key at the path (hex).
-    pub public_key: String,
-    /// Message (hex).
-    pub message: String,
-    /// Signature (hex).
-    pub signature: String,
-    /// Made from a pooled presignature.
-    pub presigned: bool,
-}
-
 /// Add presignatures to an ECDSA wallet's pool.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PresignRequest {
@@ -216,7 +186,6 @@ pub struct PresignPool {
         create_wallet,
         crate::api_chains::address,
         crate::api_chains::prepare,
-        crate::api_chains::psbt,
         crate::api_authz::submit,
         crate::api_authz::list,
         crate::api_authz::get_request,
@@ -229,7 +198,6 @@ pub struct PresignPool {
         crate::api_authz::export,
         list_wallets,
         get_wallet,
-        sign,
         presignatures,
         add_presignatures
     ),
@@ -239,8 +207,6 @@ pub struct PresignPool {
         NodeStatus,
         CreateWallet,
         Wallet,
-        SignRequest,
-        SignResponse,
         PresignRequest,
         PresignPool,
         RunningSession,
@@ -259,9 +225,6 @@ pub struct PresignPool {
         crate::approvals::ApprovalView,
         crate::approvals::RecordView,
         crate::approvals::SignedView,
-        crate::api_chains::Prevout,
-        crate::api_chains::PsbtRequest,
-        crate::api_chains::PsbtResponse
     ))
 )]
 struct ApiDoc;
@@ -283,7 +246,6 @@ pub fn router(hub: Arc<Hub>, token: String) -> Router {
         .route("/v1/sessions/running", get(running_sessions))
         .route("/v1/wallets", post(create_wallet).get(list_wallets))
         .route("/v1/wallets/{id}", get(get_wallet))
-        .route("/v1/wallets/{id}/signatures", post(sign))
         .route("/v1/wallets/{id}/address", get(crate::api_chains::address))
         .route(
             "/v1/wallets/{id}/transfers/prepare",
@@ -306,7 +268,6 @@ pub fn router(hub: Arc<Hub>, token: String) -> Router {
             post(crate::api_authz::approve_proposal),
         )
         .route("/v1/audit/export", get(crate::api_authz::export))
-        .route("/v1/wallets/{id}/psbt", post(crate::api_chains::psbt))
         .route(
             "/v1/wallets/{id}/presignatures",
             get(presignatures).post(add_presignatures),
@@ -387,46 +348,6 @@ async fn get_wallet(
         Some(w) => Ok(Json(w.into())),
         None => Err(FlowError::NoWallet(id).into()),
     }
-}
-
-#[utoipa::path(post, path = "/v1/wallets/{id}/signatures", params(("id" = String, Path, description = "wallet id")),
-    request_body = SignRequest,
-    responses((status = 200, body = SignResponse), (status = 400, body = ApiError), (status = 401, body = ApiError),
-              (status = 404, body = ApiError), (status = 502, body = ApiError), (status = 503, body = ApiError),
-              (status = 504, body = ApiError)))]
-async fn sign(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Json(body): Json<SignRequest>,
-) -> Result<Json<SignResponse>, Failure> {
-    authorize(&api, &headers)?;
-    let message = hex::decode(body.message.trim())
-        .map_err(|_| Failure(StatusCode::BAD_REQUEST, "message is not hex".into()))?;
-    let sha256 = match body.hash.as_deref() {
-        None => false,
-        Some("sha256") => true,
-        Some(other) => {
-            return Err(Failure(
-                StatusCode::BAD_REQUEST,
-                format!("unknown hash {other:?} (supported: sha256)"),
-            ))
-        }
-    };
-    let spec = workflow::SignSpec {
-        message,
-        sha256,
-        path: body.path.unwrap_or_else(|| "m".into()),
-        signers: body.signers,
-    };
-    let signed = workflow::sign(&api.hub, &id, spec).await?;
-    Ok(Json(SignResponse {
-        scheme: signed.scheme.as_str().into(),
-        public_key: signed.public_key,
-        message: signed.message,
-        signature: signed.signature,
-        presigned: signed.presigned,
-    }))
 }
 
 /// Running sessions and each node's latest progress (e.g. the committee's

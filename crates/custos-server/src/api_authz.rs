@@ -96,9 +96,10 @@ fn unhex(s: &str, what: &str) -> Result<Vec<u8>, Failure> {
 /// A transfer request signed by its initiator.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SubmitRequest {
-    /// Canonical intent (hex), as prepared.
-    pub intent: String,
-    /// Initiator's signature over the intent hash (hex).
+    /// Canonical `SigningRequest` (hex); for transfers it wraps the intent
+    /// as prepared.
+    pub request: String,
+    /// Initiator's signature over the request hash (hex).
     pub signature: String,
     /// Exactly `t` signer indices; default: the first `t` connected nodes.
     pub signers: Option<Vec<PartyIndex>>,
@@ -132,7 +133,7 @@ pub(crate) async fn submit(
     let view = approvals::submit(
         &api.hub,
         &user,
-        &unhex(&r.intent, "intent")?,
+        &unhex(&r.request, "request")?,
         &unhex(&r.signature, "signature")?,
         r.signers,
     )

@@ -3,7 +3,7 @@
 use std::str::FromStr;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use custos_chains::address::AddressKind;
 use custos_chains::intent::{
@@ -13,7 +13,7 @@ use custos_tss::PartyIndex;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{authorize, Api, Failure};
+use crate::api::{Api, Failure};
 use crate::transfers;
 use crate::workflow::FlowError;
 
@@ -109,15 +109,6 @@ pub struct TransferRequest {
     pub recent_blockhash: Option<String>,
     /// Exactly `t` signer indices; default: the first `t` connected nodes.
     pub signers: Option<Vec<PartyIndex>>,
-}
-
-/// One spent output.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Prevout {
-    /// scriptPubKey (hex).
-    pub script_pubkey: String,
-    /// Value in satoshis.
-    pub value: u64,
 }
 
 fn need<T>(v: Option<T>, name: &str, chain: &str) -> Result<T, Failure> {
@@ -220,15 +211,6 @@ fn intent(
     }
 }
 
-fn prevouts(p: &[(Vec<u8>, u64)]) -> Vec<Prevout> {
-    p.iter()
-        .map(|(s, v)| Prevout {
-            script_pubkey: hex::encode(s),
-            value: *v,
-        })
-        .collect()
-}
-
 /// An unsigned transfer intent for the initiator to check and sign.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PreparedTransfer {
@@ -252,55 +234,5 @@ pub(crate) async fn prepare(
     Ok(Json(PreparedTransfer {
         intent: hex::encode(intent.to_bytes().map_err(|e| bad(e.to_string()))?),
         hash: hex::encode(intent.hash().map_err(|e| bad(e.to_string()))?),
-    }))
-}
-
-/// A PSBT to sign.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PsbtRequest {
-    /// The PSBT, base64.
-    pub psbt: String,
-    /// Bitcoin network (default mainnet).
-    pub network: Option<String>,
-    /// Exactly `t` signer indices; default: the first `t` connected nodes.
-    pub signers: Option<Vec<PartyIndex>>,
-}
-
-/// A signed PSBT.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PsbtResponse {
-    /// The updated PSBT, base64.
-    pub psbt: String,
-    /// When every input is final: the transaction (hex).
-    pub raw_tx: Option<String>,
-    /// Each input's prevout, in input order.
-    pub prevouts: Vec<Prevout>,
-}
-
-#[utoipa::path(post, path = "/v1/wallets/{id}/psbt", params(("id" = String, Path, description = "wallet id")),
-    request_body = PsbtRequest,
-    responses((status = 200, body = PsbtResponse), (status = 400, body = crate::api::ApiError), (status = 401, body = crate::api::ApiError),
-              (status = 404, body = crate::api::ApiError), (status = 502, body = crate::api::ApiError)))]
-pub(crate) async fn psbt(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Json(body): Json<PsbtRequest>,
-) -> Result<Json<PsbtResponse>, Failure> {
-    authorize(&api, &headers)?;
-    let (net, name) = network(body.network.as_deref())?;
-    let signed = transfers::sign_psbt(
-        &api.hub,
-        &id,
-        net,
-        &name,
-        body.psbt.as_bytes(),
-        body.signers,
-    )
-    .await?;
-    Ok(Json(PsbtResponse {
-        psbt: signed.psbt,
-        raw_tx: signed.raw_tx,
-        prevouts: prevouts(&signed.prevouts),
     }))
 }

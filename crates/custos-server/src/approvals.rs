@@ -7,11 +7,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use custos_chains::intent::BitcoinNetwork;
 use custos_chains::intent::TransferIntent;
 use custos_governance::{approval_message, initiate_message, Governance, Role};
 use custos_policy::{Action, AddressBook, Approver, Decision, Policy, Spent, Transfer};
 use custos_tss::PartyIndex;
-use custos_wire::authz::{Authorization, SigningRecord, SIGN_ACTION};
+use custos_wire::authz::{
+    Authorization, MessageRequest, SigningRecord, SigningRequest, SIGN_ACTION,
+};
 use custos_wire::control::JobKind;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -19,7 +22,7 @@ use utoipa::ToSchema;
 use crate::hub::{Hub, HubError};
 use crate::store::SessionKind;
 use crate::transfers::{account_key, signatures};
-use crate::workflow::{choose_signers, now, FlowError};
+use crate::workflow::{choose_signers, now, AuthContext, FlowError, SignSpec};
 
 /// Document kind of transfer requests.
 pub(crate) const REQUEST: &str = "request";
@@ -38,9 +41,9 @@ pub struct ApprovalView {
 pub struct RequestView {
     /// Request id (hex, from the intent).
     pub id: String,
-    /// Canonical intent (hex).
-    pub intent: String,
-    /// Intent hash (hex): what the initiator signed.
+    /// Canonical `SigningRequest` (hex).
+    pub request: String,
+    /// Its hash (hex): what the initiator signed.
     pub hash: String,
     /// What the intent moves, as policy sees it.
     pub record: RecordView,
@@ -61,7 +64,7 @@ pub struct RequestView {
     pub signers: Option<Vec<PartyIndex>>,
     /// Why it failed or was rejected.
     pub error: Option<String>,
-    /// The signed transaction when signed.
+    /// The result when signed.
     pub signed: Option<SignedView>,
     /// Unix seconds.
     pub created_at: i64,
@@ -84,15 +87,36 @@ pub struct RecordView {
     pub amount: String,
 }
 
-/// A signed transaction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// What a signed request produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SignedView {
-    /// Ethereum: 0x-hex; Bitcoin: hex; Solana: base64.
-    pub raw_tx: String,
-    /// Sending address.
-    pub from: String,
+    /// Transfers and complete PSBTs: Ethereum 0x-hex, Bitcoin hex, Solana base64.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_tx: Option<String>,
+    /// Transfers: the sending address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
     /// Bitcoin: (scriptPubKey hex, value) per input.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub prevouts: Vec<(String, u64)>,
+    /// PSBTs: the updated PSBT (base64).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psbt: Option<String>,
+    /// Messages: scheme.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    /// Messages: public key at the path (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    /// Messages: what the signature verifies against (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Messages: the signature (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// Messages: made from a pooled presignature.
+    #[serde(default)]
+    pub presigned: bool,
 }
 
 impl From<&SigningRecord> for RecordView {
@@ -106,6 +130,10 @@ impl From<&SigningRecord> for RecordView {
             amount: r.amount.clone(),
         }
     }
+}
+
+fn invalid(e: custos_wire::authz::RequestError) -> FlowError {
+    FlowError::Invalid(e.to_string())
 }
 
 fn forbidden(s: impl Into<String>) -> FlowError {
@@ -242,31 +270,44 @@ fn describe(a: &Action) -> String {
     }
 }
 
-/// Records a transfer request the initiator signed; dispatches it at once
+/// Records a signing request the initiator signed; dispatches it at once
 /// if the policy allows it without approvals.
 pub async fn submit(
     hub: &Hub,
     initiator: &str,
-    intent_bytes: &[u8],
+    request_bytes: &[u8],
     signature: &[u8],
     signers: Option<Vec<PartyIndex>>,
 ) -> Result<RequestView, FlowError> {
-    let intent = TransferIntent::from_bytes(intent_bytes)?;
-    intent.validate()?;
-    custos_chains::intent::check_token(&intent, &hub.config().tokens)?;
+    let request = SigningRequest::from_bytes(request_bytes).map_err(invalid)?;
     let w = hub
         .store()
-        .wallet(&intent.wallet)
+        .wallet(request.wallet())
         .await?
-        .ok_or_else(|| FlowError::NoWallet(intent.wallet.clone()))?;
-    if w.key_id != intent.key_id {
+        .ok_or_else(|| FlowError::NoWallet(request.wallet().to_owned()))?;
+    if w.key_id != request.key_id() {
         return Err(FlowError::Invalid(
-            "the intent names another key than its wallet".into(),
+            "the request names another key than its wallet".into(),
         ));
     }
-    custos_chains::build(&intent, &account_key(&w, intent.account)?)?;
+    match &request {
+        SigningRequest::Transfer(intent) => {
+            intent.validate()?;
+            custos_chains::intent::check_token(intent, &hub.config().tokens)?;
+            custos_chains::build(intent, &account_key(&w, intent.account)?)?;
+        }
+        SigningRequest::Message(m) => crate::workflow::check_message(&w, &message_spec(m, None))?,
+        SigningRequest::Psbt(p) => {
+            let network: BitcoinNetwork = p.network.parse()?;
+            let psbt = custos_chains::psbt::parse(&p.psbt)?;
+            let key_at = |a: u32| {
+                account_key(&w, a).map_err(|_| custos_chains::ChainError::Key("account key"))
+            };
+            custos_chains::psbt::plan(&psbt, network, key_at)?;
+        }
+    }
     let gov = governance(hub).await?;
-    let hash = intent.hash()?;
+    let hash = request.hash().map_err(invalid)?;
     gov.state()
         .verify_user(initiator, &initiate_message(&hash), signature)
         .map_err(|e| forbidden(e.to_string()))?;
@@ -275,11 +316,11 @@ pub async fn submit(
             "{initiator} does not hold the initiator role"
         )));
     }
-    let record = SigningRecord::for_transfer(&intent, initiator)?;
+    let record = request.record(initiator).map_err(invalid)?;
     let (decision, rule) = decide(hub, &gov, &record).await?;
     let mut view = RequestView {
         id: record.request_id.clone(),
-        intent: hex::encode(intent_bytes),
+        request: hex::encode(request_bytes),
         hash: hex::encode(hash),
         record: RecordView::from(&record),
         initiator_signature: hex::encode(signature),
@@ -349,8 +390,8 @@ pub async fn approve(
     gov.state()
         .verify_user(user, &approval_message(&hash, &gov.head()), signature)
         .map_err(|e| forbidden(e.to_string()))?;
-    let intent = TransferIntent::from_bytes(&unhex(&view.intent, "intent")?)?;
-    let record = SigningRecord::for_transfer(&intent, &view.record.initiator)?;
+    let request = SigningRequest::from_bytes(&unhex(&view.request, "request")?).map_err(invalid)?;
+    let record = request.record(&view.record.initiator).map_err(invalid)?;
     let (decision, _) = decide(hub, &gov, &record).await?;
     let me = Approver {
         user: user.to_owned(),
@@ -435,28 +476,24 @@ pub async fn reject(
     Ok(view)
 }
 
-/// Logs the signing, has the signers co-sign a checkpoint covering it, and
+/// Logs the signing, has the nodes co-sign a checkpoint covering it, and
 /// runs the signing; each node re-checks everything before it joins.
 async fn dispatch(hub: &Hub, id: &str) -> Result<RequestView, FlowError> {
     let (old, mut view) = load(hub, id).await?;
-    let intent_bytes = unhex(&view.intent, "intent")?;
-    let intent = TransferIntent::from_bytes(&intent_bytes)?;
+    let request = SigningRequest::from_bytes(&unhex(&view.request, "request")?).map_err(invalid)?;
     let w = hub
         .store()
-        .wallet(&intent.wallet)
+        .wallet(request.wallet())
         .await?
-        .ok_or_else(|| FlowError::NoWallet(intent.wallet.clone()))?;
+        .ok_or_else(|| FlowError::NoWallet(request.wallet().to_owned()))?;
     view.state = "signing".into();
     let signing = save(hub, &old, &view).await?;
-    let result = run(hub, &view, &intent, &intent_bytes, &w).await;
+    let result = run(hub, &view, &request, &w).await;
     let (action, detail) = match &result {
         Ok(s) => {
             view.state = "signed".into();
             view.signed = Some(s.clone());
-            (
-                "signed",
-                serde_json::json!({ "request_id": id, "raw_tx_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(s.raw_tx.as_bytes())) }),
-            )
+            ("signed", serde_json::json!({ "request_id": id }))
         }
         Err(e) => {
             view.state = "failed".into();
@@ -476,17 +513,23 @@ async fn dispatch(hub: &Hub, id: &str) -> Result<RequestView, FlowError> {
     result.map(|_| view)
 }
 
+fn message_spec(m: &MessageRequest, signers: Option<Vec<PartyIndex>>) -> SignSpec {
+    SignSpec {
+        message: m.message.clone(),
+        sha256: m.sha256,
+        path: m.path.clone(),
+        signers,
+    }
+}
+
 async fn run(
     hub: &Hub,
     view: &RequestView,
-    intent: &TransferIntent,
-    intent_bytes: &[u8],
+    request: &SigningRequest,
     w: &crate::store::WalletRecord,
 ) -> Result<SignedView, FlowError> {
     let gov = governance(hub).await?;
-    let unsigned = custos_chains::build(intent, &account_key(w, intent.account)?)?;
-    let signers = choose_signers(hub, view.signers.clone()).await?;
-    let record = SigningRecord::for_transfer(intent, &view.record.initiator)?;
+    let record = request.record(&view.record.initiator).map_err(invalid)?;
     let timeout = Duration::from_millis(hub.config().session_timeout_ms);
     #[allow(unused_mut)]
     let mut auth = Authorization {
@@ -500,31 +543,21 @@ async fn run(
             .collect::<Result<_, FlowError>>()?,
         time: now(),
     };
-    #[allow(unused_mut)]
-    let mut kind_intent = intent_bytes.to_vec();
-    #[allow(unused_mut)]
-    let mut payloads: Vec<Vec<u8>> = unsigned
-        .payloads
-        .iter()
-        .map(|p| p.message().to_vec())
-        .collect();
+    // Log before sign: the entry, then a checkpoint every connected node
+    // co-signs after reading it (their velocity ledgers stay complete).
     #[allow(unused_mut)]
     let mut log = true;
     #[cfg(feature = "fault-injection")]
-    {
+    let mut edited = request.clone();
+    #[cfg(feature = "fault-injection")]
+    if let SigningRequest::Transfer(_) = request {
         let stale = hub
             .authority()
             .chain()
             .await
             .last()
             .map(|p| p.proposal.prev);
-        crate::fault::edit_authorization(
-            &mut auth,
-            &mut kind_intent,
-            &mut payloads,
-            &mut log,
-            stale,
-        );
+        crate::fault::edit_authorization(&mut auth, &mut edited, &mut log, stale);
     }
     if log {
         let detail =
@@ -532,14 +565,85 @@ async fn run(
         hub.audit("server", SIGN_ACTION, detail)
             .await
             .map_err(|e| FlowError::Audit(e.to_string()))?;
-        hub.checkpoint(&signers, timeout).await?;
+        let up = crate::workflow::connected(hub).await;
+        hub.checkpoint(&up, timeout).await?;
     }
+    let ctx = AuthContext {
+        request_id: request.request_id(),
+        wallet: w.id.clone(),
+        auth,
+    };
+    match request {
+        SigningRequest::Transfer(intent) => {
+            #[cfg(feature = "fault-injection")]
+            let intent = match &edited {
+                SigningRequest::Transfer(t) => t,
+                _ => intent,
+            };
+            transfer(hub, view, intent, w, ctx, timeout).await
+        }
+        SigningRequest::Message(m) => {
+            let s = crate::workflow::sign(hub, &w.id, message_spec(m, view.signers.clone()), &ctx)
+                .await?;
+            Ok(SignedView {
+                scheme: Some(s.scheme.to_string()),
+                public_key: Some(s.public_key),
+                message: Some(s.message),
+                signature: Some(s.signature),
+                presigned: s.presigned,
+                ..SignedView::default()
+            })
+        }
+        SigningRequest::Psbt(p) => {
+            let network: BitcoinNetwork = p.network.parse()?;
+            let s = crate::transfers::sign_psbt(
+                hub,
+                &w.id,
+                network,
+                &p.network,
+                &p.psbt,
+                view.signers.clone(),
+                &ctx,
+            )
+            .await?;
+            Ok(SignedView {
+                psbt: Some(s.psbt),
+                raw_tx: s.raw_tx,
+                prevouts: prevouts(&s.prevouts),
+                ..SignedView::default()
+            })
+        }
+    }
+}
+
+fn prevouts(p: &[(Vec<u8>, u64)]) -> Vec<(String, u64)> {
+    p.iter().map(|(s, v)| (hex::encode(s), *v)).collect()
+}
+
+async fn transfer(
+    hub: &Hub,
+    view: &RequestView,
+    intent: &TransferIntent,
+    w: &crate::store::WalletRecord,
+    ctx: AuthContext,
+    timeout: Duration,
+) -> Result<SignedView, FlowError> {
+    let unsigned = custos_chains::build(intent, &account_key(w, intent.account)?)?;
+    let signers = choose_signers(hub, view.signers.clone()).await?;
+    #[allow(unused_mut)]
+    let mut payloads: Vec<Vec<u8>> = unsigned
+        .payloads
+        .iter()
+        .map(|p| p.message().to_vec())
+        .collect();
+    #[cfg(feature = "fault-injection")]
+    crate::fault::edit_payloads(&mut payloads);
     let kind = JobKind::SignTransfer {
         key_id: w.key_id.clone(),
         signers: signers.clone(),
-        intent: kind_intent,
+        intent: intent.to_bytes()?,
         payloads,
-        auth,
+        auth: ctx.auth,
     };
     let (_, outcomes) = hub
         .run_each(
@@ -558,12 +662,9 @@ async fn run(
         ))
     })?;
     Ok(SignedView {
-        raw_tx: signed.raw_tx,
-        from: signed.from,
-        prevouts: signed
-            .prevouts
-            .iter()
-            .map(|(s, v)| (hex::encode(s), *v))
-            .collect(),
+        raw_tx: Some(signed.raw_tx),
+        from: Some(signed.from),
+        prevouts: prevouts(&signed.prevouts),
+        ..SignedView::default()
     })
 }

@@ -96,26 +96,22 @@ pub fn auth_fault() -> Option<String> {
 }
 
 /// Edits what a lying server sends with a transfer (`CUSTOS_AUTH_FAULT`):
-/// `no-approvals`, `forge-approval`, `alter-amount`,
-/// `alter-destination`, `alter-fee`, `stale-head`, `skew`, `unlogged`,
-/// `payload` (a different sighash than the intent gives). `log` is cleared
-/// when the signing must not be logged.
+/// `no-approvals`, `forge-approval`, `alter-amount`, `alter-destination`,
+/// `alter-fee`, `stale-head`, `skew`, `unlogged`. `log` is cleared when the
+/// signing must not be logged.
 pub fn edit_authorization(
     auth: &mut custos_wire::authz::Authorization,
-    intent: &mut Vec<u8>,
-    payloads: &mut [Vec<u8>],
+    request: &mut custos_wire::authz::SigningRequest,
     log: &mut bool,
     stale_head: Option<[u8; 32]>,
 ) {
     use custos_chains::ChainIntent;
+    use custos_wire::authz::SigningRequest;
     let Some(fault) = auth_fault() else { return };
     eprintln!("server: TEST BUILD: authorisation fault {fault} is active");
     let mut alter = |f: &dyn Fn(&mut ChainIntent)| {
-        if let Ok(mut t) = custos_chains::TransferIntent::from_bytes(intent) {
+        if let SigningRequest::Transfer(t) = request {
             f(&mut t.chain);
-            if let Ok(b) = t.to_bytes() {
-                *intent = b;
-            }
         }
     };
     match fault.as_str() {
@@ -151,11 +147,16 @@ pub fn edit_authorization(
         }
         "skew" => auth.time -= 3 * 3600,
         "unlogged" => *log = false,
-        "payload" => {
-            if let Some(b) = payloads.first_mut().and_then(|p| p.first_mut()) {
-                *b ^= 1;
-            }
-        }
         _ => {}
+    }
+}
+
+/// `CUSTOS_AUTH_FAULT=payload`: the server states a different sighash than
+/// the intent gives.
+pub fn edit_payloads(payloads: &mut [Vec<u8>]) {
+    if auth_fault().as_deref() == Some("payload") {
+        if let Some(b) = payloads.first_mut().and_then(|p| p.first_mut()) {
+            *b ^= 1;
+        }
     }
 }

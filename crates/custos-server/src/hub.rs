@@ -519,7 +519,7 @@ impl Hub {
                 me: p,
                 kind: overrides.get(&p).unwrap_or(&kind).clone(),
             };
-            let _ = tx.send(ServerMessage::Start(job)).await;
+            let _ = tx.send(ServerMessage::Start(Box::new(job))).await;
         }
         let deadline = tokio::time::Instant::now() + timeout;
         let mut outcomes = BTreeMap::new();

@@ -108,6 +108,7 @@ pub async fn sign_psbt(
     network_name: &str,
     psbt_bytes: &[u8],
     signers: Option<Vec<PartyIndex>>,
+    ctx: &crate::workflow::AuthContext,
 ) -> Result<custos_chains::psbt::Signed, FlowError> {
     let w = wallet(hub, wallet_id).await?;
     let mut psbt = custos_chains::psbt::parse(psbt_bytes)?;
@@ -123,6 +124,9 @@ pub async fn sign_psbt(
             .iter()
             .map(|p| p.payload.message().to_vec())
             .collect(),
+        request_id: ctx.request_id,
+        wallet: ctx.wallet.clone(),
+        auth: ctx.auth.clone(),
     };
     let timeout = Duration::from_millis(hub.config().session_timeout_ms);
     let (_, outcomes) = hub

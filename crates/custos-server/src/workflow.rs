@@ -169,7 +169,7 @@ pub struct SignSpec {
 }
 
 /// The connected members, in index order.
-async fn connected(hub: &Hub) -> Vec<PartyIndex> {
+pub(crate) async fn connected(hub: &Hub) -> Vec<PartyIndex> {
     let mut up = Vec::new();
     for (i, key) in hub.config().members.iter().enumerate() {
         if hub.is_connected(key).await {
@@ -257,16 +257,22 @@ fn check_signers(hub: &Hub, signers: &[PartyIndex]) -> Result<Vec<PartyIndex>, F
     Ok(sorted)
 }
 
-/// Signs with `wallet_id` as `spec` says: from a pooled presignature when
-/// one fits (ECDSA, root key, node-hashed message), else by full signing.
-pub async fn sign(hub: &Hub, wallet_id: &str, spec: SignSpec) -> Result<SignedMessage, FlowError> {
-    let wallet = hub
-        .store()
-        .wallet(wallet_id)
-        .await?
-        .ok_or_else(|| FlowError::NoWallet(wallet_id.to_owned()))?;
-    let config = hub.config();
-    let parsed: DerivationPath = spec
+/// What makes a signing job authorised: the request id, the wallet and the
+/// initiator's and approvers' signatures the nodes check.
+#[derive(Debug, Clone)]
+pub struct AuthContext {
+    /// Request id.
+    pub request_id: [u8; 16],
+    /// Wallet.
+    pub wallet: String,
+    /// Signatures and governance head.
+    pub auth: custos_wire::authz::Authorization,
+}
+
+/// Checks a raw signing's shape against the wallet before anything is
+/// recorded.
+pub fn check_message(wallet: &WalletRecord, spec: &SignSpec) -> Result<(), FlowError> {
+    let _: DerivationPath = spec
         .path
         .parse()
         .map_err(|e: custos_tss::ParamError| FlowError::Invalid(e.to_string()))?;
@@ -286,6 +292,30 @@ pub async fn sign(hub: &Hub, wallet_id: &str, spec: SignSpec) -> Result<SignedMe
             "message must be 1 byte to 64 KiB".into(),
         ));
     }
+    Ok(())
+}
+
+/// Signs with `wallet_id` as `spec` says: from a pooled presignature when
+/// one fits (ECDSA, root key, node-hashed message), else by full signing.
+/// Every job carries `ctx`, which each node checks before it signs.
+pub async fn sign(
+    hub: &Hub,
+    wallet_id: &str,
+    spec: SignSpec,
+    ctx: &AuthContext,
+) -> Result<SignedMessage, FlowError> {
+    let wallet = hub
+        .store()
+        .wallet(wallet_id)
+        .await?
+        .ok_or_else(|| FlowError::NoWallet(wallet_id.to_owned()))?;
+    let config = hub.config();
+    let parsed: DerivationPath = spec
+        .path
+        .parse()
+        .map_err(|e: custos_tss::ParamError| FlowError::Invalid(e.to_string()))?;
+    let ecdsa = wallet.scheme == Scheme::EcdsaSecp256k1;
+    check_message(&wallet, &spec)?;
     // What the signature verifies against.
     let signed: Vec<u8> = if spec.sha256 {
         <sha2::Sha256 as sha2::Digest>::digest(&spec.message).to_vec()
@@ -350,6 +380,9 @@ pub async fn sign(hub: &Hub, wallet_id: &str, spec: SignSpec) -> Result<SignedMe
                 signers: signers.clone(),
                 presignature: id,
                 message: spec.message.clone(),
+                request_id: ctx.request_id,
+                wallet: ctx.wallet.clone(),
+                auth: ctx.auth.clone(),
             };
             match hub
                 .run(kind, SessionKind::Sign, &signers, Some(&wallet.id), timeout)
@@ -384,6 +417,9 @@ pub async fn sign(hub: &Hub, wallet_id: &str, spec: SignSpec) -> Result<SignedMe
                 path: parsed.to_string(),
                 message: spec.message.clone(),
                 sha256: spec.sha256,
+                request_id: ctx.request_id,
+                wallet: ctx.wallet.clone(),
+                auth: ctx.auth.clone(),
             };
             hub.run(kind, SessionKind::Sign, &signers, Some(&wallet.id), timeout)
                 .await

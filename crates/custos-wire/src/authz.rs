@@ -78,6 +78,156 @@ impl SigningRecord {
     }
 }
 
+/// A raw signing: a message (or, for ECDSA without `sha256`, a 32-byte
+/// digest) at a derivation path of a wallet's key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRequest {
+    /// Unique id, chosen by the initiator.
+    pub request_id: [u8; 16],
+    /// Wallet id.
+    pub wallet: String,
+    /// Key id (hex).
+    pub key_id: String,
+    /// Derivation path, `m/...`.
+    pub path: String,
+    /// The message or digest.
+    pub message: Vec<u8>,
+    /// ECDSA: each node hashes `message` with SHA-256.
+    pub sha256: bool,
+}
+
+/// A PSBT whose inputs of a wallet are to be signed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PsbtRequest {
+    /// Unique id, chosen by the initiator.
+    pub request_id: [u8; 16],
+    /// Wallet id.
+    pub wallet: String,
+    /// Key id (hex).
+    pub key_id: String,
+    /// Bitcoin network name.
+    pub network: String,
+    /// The PSBT (binary).
+    pub psbt: Vec<u8>,
+}
+
+/// Everything a user can ask the committee to sign; the initiator signs
+/// [`SigningRequest::hash`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SigningRequest {
+    /// A transfer the nodes build themselves.
+    Transfer(TransferIntent),
+    /// A raw message or digest.
+    Message(MessageRequest),
+    /// A PSBT.
+    Psbt(PsbtRequest),
+}
+
+/// Policy chain name of raw signings: a rule must name it to allow them.
+pub const MESSAGE_CHAIN: &str = "message";
+/// Policy chain name of PSBT signings.
+pub const PSBT_CHAIN: &str = "bitcoin-psbt";
+const MESSAGE_TAG: &[u8] = b"custos/request/message/v1";
+const PSBT_TAG: &[u8] = b"custos/request/psbt/v1";
+
+/// Why a request does not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// Bytes do not decode, or trail.
+    #[error("signing request does not decode")]
+    Malformed,
+    /// The transfer intent is invalid.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+}
+
+impl SigningRequest {
+    /// Canonical encoding (postcard).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, RequestError> {
+        postcard::to_stdvec(self).map_err(|_| RequestError::Malformed)
+    }
+
+    /// Decodes, refusing trailing bytes and oversized input.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, RequestError> {
+        if bytes.len() > custos_chains::intent::MAX_INTENT_BYTES + 1024 {
+            return Err(RequestError::Malformed);
+        }
+        let (r, rest) = postcard::take_from_bytes(bytes).map_err(|_| RequestError::Malformed)?;
+        if !rest.is_empty() {
+            return Err(RequestError::Malformed);
+        }
+        Ok(r)
+    }
+
+    /// What the initiator and approvers sign: a transfer's intent hash, or
+    /// SHA-256 over a domain tag and the canonical request.
+    pub fn hash(&self) -> Result<[u8; 32], RequestError> {
+        use sha2::{Digest, Sha256};
+        let (tag, body) = match self {
+            SigningRequest::Transfer(t) => return Ok(t.hash()?),
+            SigningRequest::Message(m) => (MESSAGE_TAG, postcard::to_stdvec(m)),
+            SigningRequest::Psbt(p) => (PSBT_TAG, postcard::to_stdvec(p)),
+        };
+        let body = body.map_err(|_| RequestError::Malformed)?;
+        Ok(Sha256::new()
+            .chain_update(tag)
+            .chain_update(body)
+            .finalize()
+            .into())
+    }
+
+    /// The request id.
+    pub fn request_id(&self) -> [u8; 16] {
+        match self {
+            SigningRequest::Transfer(t) => t.request_id,
+            SigningRequest::Message(m) => m.request_id,
+            SigningRequest::Psbt(p) => p.request_id,
+        }
+    }
+
+    /// The wallet.
+    pub fn wallet(&self) -> &str {
+        match self {
+            SigningRequest::Transfer(t) => &t.wallet,
+            SigningRequest::Message(m) => &m.wallet,
+            SigningRequest::Psbt(p) => &p.wallet,
+        }
+    }
+
+    /// The key id.
+    pub fn key_id(&self) -> &str {
+        match self {
+            SigningRequest::Transfer(t) => &t.key_id,
+            SigningRequest::Message(m) => &m.key_id,
+            SigningRequest::Psbt(p) => &p.key_id,
+        }
+    }
+
+    /// What policy matches on: transfers by chain, asset, destination and
+    /// amount; raw signings as chain `message` and PSBTs as chain
+    /// `bitcoin-psbt`, both with amount 0 (policy cannot see what they
+    /// move, so rules for them should require approvals).
+    pub fn record(&self, initiator: &str) -> Result<SigningRecord, RequestError> {
+        let other = |chain: &str| -> Result<SigningRecord, RequestError> {
+            Ok(SigningRecord {
+                request_id: hex::encode(self.request_id()),
+                request: hex::encode(self.hash()?),
+                wallet: self.wallet().to_owned(),
+                initiator: initiator.to_owned(),
+                chain: chain.to_owned(),
+                asset: chain.to_owned(),
+                destination: String::new(),
+                amount: "0".into(),
+            })
+        };
+        match self {
+            SigningRequest::Transfer(t) => Ok(SigningRecord::for_transfer(t, initiator)?),
+            SigningRequest::Message(_) => other(MESSAGE_CHAIN),
+            SigningRequest::Psbt(_) => other(PSBT_CHAIN),
+        }
+    }
+}
+
 /// Server → node: the governance chain as the server holds it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GovernanceSync {

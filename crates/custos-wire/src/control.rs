@@ -8,7 +8,10 @@
 use custos_tss::{PartyIndex, Scheme};
 use serde::{Deserialize, Serialize};
 
-use crate::authz::{Authorization, GovernanceSync, WitnessRequest};
+use crate::authz::{
+    Authorization, GovernanceSync, MessageRequest, PsbtRequest, RequestError, SigningRequest,
+    WitnessRequest,
+};
 use crate::{Frame, NodePublicKey, MAX_FRAME};
 
 /// Longest progress note the server keeps.
@@ -71,6 +74,12 @@ pub enum JobKind {
         message: Vec<u8>,
         /// ECDSA only: hash `message` with SHA-256 at the node.
         sha256: bool,
+        /// The request id the initiator chose.
+        request_id: [u8; 16],
+        /// The wallet (what policy matches on).
+        wallet: String,
+        /// Who initiated and approved it.
+        auth: Authorization,
     },
     /// Make one ECDSA presignature of a key for exactly these `t` signers
     /// (non-derived key only; stored sealed in each signer's vault).
@@ -92,6 +101,12 @@ pub enum JobKind {
         presignature: String,
         /// The message to hash and sign.
         message: Vec<u8>,
+        /// The request id the initiator chose.
+        request_id: [u8; 16],
+        /// The wallet (what policy matches on).
+        wallet: String,
+        /// Who initiated and approved it.
+        auth: Authorization,
     },
     /// Sign a transfer: each node decodes the intent, builds the
     /// transaction and its signing payloads itself, checks them against
@@ -122,6 +137,12 @@ pub enum JobKind {
         psbt: Vec<u8>,
         /// The server's view of what is signed, one entry per signature.
         payloads: Vec<Vec<u8>>,
+        /// The request id the initiator chose.
+        request_id: [u8; 16],
+        /// The wallet (what policy matches on).
+        wallet: String,
+        /// Who initiated and approved it.
+        auth: Authorization,
     },
 }
 
@@ -135,6 +156,78 @@ impl JobKind {
             | JobKind::SignTransfer { signers, .. }
             | JobKind::SignPsbt { signers, .. } => Some(signers),
             JobKind::AuxInfo | JobKind::Keygen { .. } => None,
+        }
+    }
+
+    /// The signing request a signing job carries out and who authorised
+    /// it, as the node reconstructs it from the job's own fields (so what
+    /// it checks is exactly what it signs); `None` for jobs that sign
+    /// nothing.
+    pub fn request(&self) -> Option<(Result<SigningRequest, RequestError>, &Authorization)> {
+        match self {
+            JobKind::SignTransfer { intent, auth, .. } => Some((
+                custos_chains::TransferIntent::from_bytes(intent)
+                    .map(SigningRequest::Transfer)
+                    .map_err(RequestError::from),
+                auth,
+            )),
+            JobKind::Sign {
+                key_id,
+                path,
+                message,
+                sha256,
+                request_id,
+                wallet,
+                auth,
+                ..
+            } => Some((
+                Ok(SigningRequest::Message(MessageRequest {
+                    request_id: *request_id,
+                    wallet: wallet.clone(),
+                    key_id: key_id.clone(),
+                    path: path.clone(),
+                    message: message.clone(),
+                    sha256: *sha256,
+                })),
+                auth,
+            )),
+            JobKind::SignPresigned {
+                key_id,
+                message,
+                request_id,
+                wallet,
+                auth,
+                ..
+            } => Some((
+                Ok(SigningRequest::Message(MessageRequest {
+                    request_id: *request_id,
+                    wallet: wallet.clone(),
+                    key_id: key_id.clone(),
+                    path: "m".into(),
+                    message: message.clone(),
+                    sha256: true,
+                })),
+                auth,
+            )),
+            JobKind::SignPsbt {
+                key_id,
+                network,
+                psbt,
+                request_id,
+                wallet,
+                auth,
+                ..
+            } => Some((
+                Ok(SigningRequest::Psbt(PsbtRequest {
+                    request_id: *request_id,
+                    wallet: wallet.clone(),
+                    key_id: key_id.clone(),
+                    network: network.clone(),
+                    psbt: psbt.clone(),
+                })),
+                auth,
+            )),
+            JobKind::AuxInfo | JobKind::Keygen { .. } | JobKind::Presign { .. } => None,
         }
     }
 
@@ -260,7 +353,7 @@ pub enum NodeMessage {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServerMessage {
     /// Run a job.
-    Start(Job),
+    Start(Box<Job>),
     /// A sealed frame from another node.
     Relay {
         /// The frame.

@@ -12,7 +12,10 @@ use custos_tss::{Committee, DerivationPath, KeyShare, Scheme};
 use rand::rngs::OsRng;
 use rand::RngCore;
 
+use std::sync::Arc;
+
 use crate::client::Client;
+use crate::userkey::UserKey;
 use crate::BenchArgs;
 
 const CONCURRENCY: usize = 16;
@@ -107,17 +110,67 @@ fn in_process_ecdsa(args: &BenchArgs, runs: usize) -> Result<Duration> {
     Ok(median(times))
 }
 
-fn throughput(data: &Path, wallet: &str, message_len: usize, per_thread: usize) -> Result<f64> {
+/// A raw signing by the bench initiator (allowed by the bench policy);
+/// returns what was signed.
+fn sign(
+    client: &Client,
+    key: &UserKey,
+    wallet: &str,
+    message: Vec<u8>,
+    sha256: bool,
+    signers: Option<Vec<u16>>,
+) -> Result<serde_json::Value> {
+    let r = crate::govern::sign_message(client, key, wallet, "m", message, sha256, signers)?;
+    anyhow::ensure!(r["state"] == "signed", "not signed: {r}");
+    Ok(r["signed"].clone())
+}
+
+/// Users and policy of the bench: an initiator, an approver; raw signings
+/// allowed for initiators, Solana transfers need one approval.
+fn governance(client: &Client, data: &Path) -> Result<(Arc<UserKey>, UserKey)> {
+    let admin = crate::userkey::locate(None, data)?;
+    let (ivy, ann) = (
+        UserKey::generate("bench-initiator"),
+        UserKey::generate("bench-approver"),
+    );
+    let policy = data.join("bench-policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"rules":[
+          {"name":"solana-approved","initiators":[{"role":"initiator"}],"chains":["solana"],
+           "action":{"type":"approve","count":1,"from":[{"role":"approver"}]}},
+          {"name":"messages","initiators":[{"role":"initiator"}],"chains":["message"],"action":{"type":"allow"}}]}"#,
+    )?;
+    let changes = crate::govern::Changes {
+        add_user: vec![
+            format!("{}:{}:initiator", ivy.user, hex::encode(ivy.public())),
+            format!("{}:{}:approver", ann.user, hex::encode(ann.public())),
+        ],
+        policy: Some(policy),
+        ..Default::default()
+    };
+    let r = crate::govern::propose(client, &admin, &changes)?;
+    anyhow::ensure!(r["state"] == "applied", "governance: {r}");
+    Ok((Arc::new(ivy), ann))
+}
+
+fn throughput(
+    data: &Path,
+    key: &Arc<UserKey>,
+    wallet: &str,
+    message_len: usize,
+    per_thread: usize,
+) -> Result<f64> {
     let start = Instant::now();
     let handles: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
-            let (data, wallet) = (data.to_path_buf(), wallet.to_owned());
+            let (data, wallet, key) = (data.to_path_buf(), wallet.to_owned(), key.clone());
             std::thread::spawn(move || -> Result<()> {
                 let client = Client::locate(&data)?;
                 for _ in 0..per_thread {
                     let mut m = vec![0u8; message_len];
                     OsRng.fill_bytes(&mut m);
-                    client.sign(&wallet, &hex::encode(m), None, None, None)?;
+                    sign(&client, &key, &wallet, m, false, None)?;
                 }
                 Ok(())
             })
@@ -157,6 +210,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     eprintln!("cluster up at {api_url}");
     let result = (|| -> Result<()> {
         let client = Client::locate(&data)?;
+        let (ivy, ann) = governance(&client, &data)?;
         let id = |w: serde_json::Value| w["id"].as_str().map(str::to_owned).context("wallet id");
         let (ecdsa, first_ecdsa) = timed(|| id(client.create_wallet("ecdsa-secp256k1")?))?;
         let (_, second_ecdsa) = timed(|| id(client.create_wallet("ecdsa-secp256k1")?))?;
@@ -169,8 +223,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         for _ in 0..runs {
             let mut digest = [0u8; 32];
             OsRng.fill_bytes(&mut digest);
-            let (_, t) =
-                timed(|| client.sign(&ecdsa, &hex::encode(digest), Some(vec![0, 1]), None, None))?;
+            let (_, t) = timed(|| {
+                sign(
+                    &client,
+                    &ivy,
+                    &ecdsa,
+                    digest.to_vec(),
+                    false,
+                    Some(vec![0, 1]),
+                )
+            })?;
             cluster_times.push(t);
         }
         in_process.push(in_process_ecdsa(args, runs)?);
@@ -183,8 +245,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         for _ in 0..pool_size {
             let mut m = [0u8; 48];
             OsRng.fill_bytes(&mut m);
-            let (r, t) =
-                timed(|| client.sign(&ecdsa, &hex::encode(m), None, None, Some("sha256".into())))?;
+            let (r, t) = timed(|| sign(&client, &ivy, &ecdsa, m.to_vec(), true, None))?;
             anyhow::ensure!(r["presigned"] == true, "signing did not use the pool: {r}");
             online.push(t);
         }
@@ -192,8 +253,27 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let (p50, p99) = (percentile(&online, 50.0), percentile(&online, 99.0));
 
         let per_thread = if args.quick { 8 } else { 25 };
-        let ed_rate = throughput(&data, &ed, 32, per_thread)?;
-        let bip_rate = throughput(&data, &bip, 32, per_thread)?;
+        let ed_rate = throughput(&data, &ivy, &ed, 32, per_thread)?;
+        let bip_rate = throughput(&data, &ivy, &bip, 32, per_thread)?;
+
+        // An approved Ed25519 transfer end to end with every check on:
+        // initiator request, policy, one approval, audit entry and node
+        // co-signed checkpoint, each node's re-check, signing, assembly.
+        let mut approved = Vec::new();
+        for _ in 0..runs {
+            let request = serde_json::json!({
+                "chain": "solana", "to": "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin",
+                "amount": "5000", "recent_blockhash": "EkSnNWid2cvwEVnVx9aBqawnmiCNiDgp3gUdkDPTKN1N",
+            });
+            let (r, t) = timed(|| {
+                let r = crate::govern::transfer(&client, &ivy, &ed, request)?;
+                let id = r["id"].as_str().context("request id")?.to_owned();
+                crate::govern::approve(&client, &ann, &id)
+            })?;
+            anyhow::ensure!(r["state"] == "signed", "approved transfer: {r}");
+            approved.push(t);
+        }
+        let approved = median(approved);
 
         println!("| cluster (1 server + 3 node processes, loopback, 2-of-3) | value |");
         println!("|---|---|");
@@ -232,6 +312,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         println!(
             "| ECDSA 2-of-3 sign from a warm presignature pool, p99 ({pool_size} signings) | {:.1} ms |",
             p99.as_secs_f64() * 1e3
+        );
+        println!(
+            "| Ed25519 2-of-3 approved transfer end to end, all checks on (median of {runs}) | {} |",
+            secs(approved)
         );
         println!(
             "In-process runs all parties on one thread; the cluster runs each party in its own process on {} cores.",

@@ -74,19 +74,6 @@ impl Client {
         self.call("GET", &format!("/v1/wallets/{id}"), None)
     }
 
-    pub fn sign(
-        &self,
-        id: &str,
-        message_hex: &str,
-        signers: Option<Vec<u16>>,
-        path: Option<String>,
-        hash: Option<String>,
-    ) -> Result<Value> {
-        let body =
-            json!({ "message": message_hex, "signers": signers, "path": path, "hash": hash });
-        self.call("POST", &format!("/v1/wallets/{id}/signatures"), Some(body))
-    }
-
     pub fn presign(&self, id: &str, count: u32, signers: Option<Vec<u16>>) -> Result<Value> {
         let body = json!({ "count": count, "signers": signers });
         self.call(
@@ -194,17 +181,6 @@ impl Client {
             }
             Err(e) => bail!("cannot reach the server at {}: {e}", self.url),
         }
-    }
-
-    pub fn psbt(
-        &self,
-        id: &str,
-        psbt_base64: &str,
-        network: Option<String>,
-        signers: Option<Vec<u16>>,
-    ) -> Result<Value> {
-        let body = json!({ "psbt": psbt_base64, "network": network, "signers": signers });
-        self.call("POST", &format!("/v1/wallets/{id}/psbt"), Some(body))
     }
 
     pub fn health(&self) -> Result<Value> {

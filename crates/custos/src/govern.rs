@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use custos_chains::intent::TransferIntent;
 use custos_governance::{approval_message, initiate_message, Change, Proposal, Role};
+use custos_wire::authz::{MessageRequest, PsbtRequest, SigningRequest};
 use serde_json::{json, Value};
 
 use crate::client::Client;
@@ -71,31 +72,103 @@ pub fn transfer(c: &Client, key: &UserKey, wallet: &str, request: Value) -> Resu
     {
         bail!("the server prepared a different transfer than asked; not signing it");
     }
-    let hash = intent.hash()?;
+    submit(
+        c,
+        key,
+        &SigningRequest::Transfer(intent),
+        request["signers"].clone(),
+    )
+}
+
+/// Signs and submits a request as its initiator.
+pub fn submit(
+    c: &Client,
+    key: &UserKey,
+    request: &SigningRequest,
+    signers: Value,
+) -> Result<Value> {
+    let hash = request.hash()?;
     let body = json!({
-        "intent": hex::encode(&bytes),
+        "request": hex::encode(request.to_bytes()?),
         "signature": hex::encode(key.sign(&initiate_message(&hash))),
-        "signers": request["signers"],
+        "signers": signers,
     });
     c.signed(key, "POST", "/v1/requests", &body)
+}
+
+fn request_id() -> [u8; 16] {
+    use rand::RngCore;
+    let mut id = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut id);
+    id
+}
+
+fn key_id(c: &Client, wallet: &str) -> Result<String> {
+    Ok(c.wallet(wallet)?["key_id"]
+        .as_str()
+        .context("wallet has no key id")?
+        .to_owned())
+}
+
+/// A raw signing request (message, or ECDSA digest) of `wallet` at `path`.
+pub fn sign_message(
+    c: &Client,
+    key: &UserKey,
+    wallet: &str,
+    path: &str,
+    message: Vec<u8>,
+    sha256: bool,
+    signers: Option<Vec<u16>>,
+) -> Result<Value> {
+    let request = SigningRequest::Message(MessageRequest {
+        request_id: request_id(),
+        wallet: wallet.to_owned(),
+        key_id: key_id(c, wallet)?,
+        path: path.to_owned(),
+        message,
+        sha256,
+    });
+    submit(c, key, &request, json!(signers))
+}
+
+/// A PSBT signing request.
+pub fn sign_psbt(
+    c: &Client,
+    key: &UserKey,
+    wallet: &str,
+    network: &str,
+    psbt: Vec<u8>,
+    signers: Option<Vec<u16>>,
+) -> Result<Value> {
+    let request = SigningRequest::Psbt(PsbtRequest {
+        request_id: request_id(),
+        wallet: wallet.to_owned(),
+        key_id: key_id(c, wallet)?,
+        network: network.to_owned(),
+        psbt,
+    });
+    submit(c, key, &request, json!(signers))
 }
 
 /// Approves request `id` under the current governance head.
 pub fn approve(c: &Client, key: &UserKey, id: &str) -> Result<Value> {
     let r = c.get(&format!("/v1/requests/{id}"))?;
-    let bytes = hex::decode(r["intent"].as_str().context("intent")?)?;
-    let intent = TransferIntent::from_bytes(&bytes)?;
-    let hash = intent.hash()?;
+    let bytes = hex::decode(r["request"].as_str().context("request")?)?;
+    let request = SigningRequest::from_bytes(&bytes)?;
+    let hash = request.hash()?;
     if hex::encode(hash) != r["hash"].as_str().unwrap_or_default() {
-        bail!("the server's request hash does not match its intent");
+        bail!("the server's request hash does not match its request");
     }
+    // What is approved, from the request itself (not the server's summary).
+    let record = request.record(r["record"]["initiator"].as_str().unwrap_or("?"))?;
     eprintln!(
-        "approving {id}: {} {} of {} from wallet {} to {}",
-        r["record"]["amount"].as_str().unwrap_or("?"),
-        r["record"]["asset"].as_str().unwrap_or("?"),
-        r["record"]["chain"].as_str().unwrap_or("?"),
-        intent.wallet,
-        r["record"]["destination"].as_str().unwrap_or("?")
+        "approving {id}: {} {} of {} from wallet {} to {:?}, initiated by {}",
+        record.amount,
+        record.asset,
+        record.chain,
+        record.wallet,
+        record.destination,
+        record.initiator
     );
     let head = hash32(&c.get("/v1/governance")?["head"], "governance head")?;
     let body = json!({ "signature": hex::encode(key.sign(&approval_message(&hash, &head))) });

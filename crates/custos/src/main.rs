@@ -69,10 +69,13 @@ enum Command {
         /// may use a pooled presignature.
         #[arg(long, value_name = "sha256")]
         hash: Option<String>,
-        /// Print {"scheme","public_key","message","signature"}; for ECDSA
-        /// "message" is the digest the signature verifies against.
+        /// Print {"scheme","public_key","message","signature","request"}; for
+        /// ECDSA "message" is the digest the signature verifies against.
         #[arg(long)]
         json: bool,
+        /// Your (the initiator's) key file (default: the demo admin of `custos up`).
+        #[arg(long)]
+        key: Option<PathBuf>,
     },
     /// A wallet account's address (`m/0/INDEX`).
     Address {
@@ -492,6 +495,9 @@ enum PsbtCommand {
         /// Print {"psbt","raw_tx","prevouts"}.
         #[arg(long)]
         json: bool,
+        /// Your (the initiator's) key file (default: the demo admin of `custos up`).
+        #[arg(long)]
+        key: Option<PathBuf>,
     },
 }
 
@@ -857,23 +863,29 @@ fn run(cli: Cli) -> Result<()> {
             signers,
             file,
             json,
+            key,
         }) => {
             let bytes = std::fs::read(&file).with_context(|| format!("read {}", file.display()))?;
-            // Binary PSBTs travel as base64, like text ones.
-            let text = if bytes.starts_with(b"psbt\xff") {
-                use base64::Engine;
-                base64::engine::general_purpose::STANDARD.encode(&bytes)
-            } else {
-                String::from_utf8(bytes).context("PSBT file is neither binary nor text")?
-            };
+            // Binary or base64; the request carries the canonical binary form.
+            let psbt = custos_chains::psbt::parse(&bytes)?.serialize();
             let c = client::Client::locate(&data_dir)?;
-            let r = c.psbt(&wallet, text.trim(), network, signers)?;
-            if json {
-                println!("{r}");
-            } else if let Some(tx) = r["raw_tx"].as_str() {
+            let key = userkey::locate(key, &data_dir)?;
+            let r = govern::sign_psbt(
+                &c,
+                &key,
+                &wallet,
+                network.as_deref().unwrap_or("mainnet"),
+                psbt,
+                signers,
+            )?;
+            if r["state"] != "signed" {
+                print_request(&r, json);
+            } else if json {
+                println!("{}", r["signed"]);
+            } else if let Some(tx) = r["signed"]["raw_tx"].as_str() {
                 println!("{tx}");
             } else {
-                println!("{}", r["psbt"].as_str().unwrap_or_default());
+                println!("{}", r["signed"]["psbt"].as_str().unwrap_or_default());
             }
             Ok(())
         }
@@ -884,19 +896,38 @@ fn run(cli: Cli) -> Result<()> {
             path,
             hash,
             json,
+            key,
         } => {
             if hex::decode(&message_hex).is_err() {
                 bail!("--message-hex is not hex");
             }
+            let sha256 = match hash.as_deref() {
+                None => false,
+                Some("sha256") => true,
+                Some(other) => bail!("unknown --hash {other:?} (supported: sha256)"),
+            };
             let c = client::Client::locate(&data_dir)?;
-            let r = c.sign(&wallet, &message_hex, signers, path, hash)?;
-            if json {
+            let key = userkey::locate(key, &data_dir)?;
+            let r = govern::sign_message(
+                &c,
+                &key,
+                &wallet,
+                path.as_deref().unwrap_or("m"),
+                hex::decode(&message_hex)?,
+                sha256,
+                signers,
+            )?;
+            let s = &r["signed"];
+            if r["state"] != "signed" {
+                print_request(&r, json);
+            } else if json {
                 let record = serde_json::json!({
-                    "scheme": r["scheme"], "public_key": r["public_key"], "message": r["message"], "signature": r["signature"],
+                    "scheme": s["scheme"], "public_key": s["public_key"], "message": s["message"],
+                    "signature": s["signature"], "request": r["id"],
                 });
                 println!("{record}");
             } else {
-                println!("{}", r["signature"].as_str().unwrap_or_default());
+                println!("{}", s["signature"].as_str().unwrap_or_default());
             }
             Ok(())
         }

@@ -227,6 +227,8 @@ impl Cluster {
             "--signers",
             "0,1",
             "--json",
+            "--key",
+            &self.key("ivy"),
         ])
     }
 
@@ -276,6 +278,7 @@ impl Cluster {
         signers: Option<&str>,
         path: &str,
     ) -> Result<Value, String> {
+        let key = self.key("ivy");
         let mut args = vec![
             "sign",
             "--wallet",
@@ -285,6 +288,8 @@ impl Cluster {
             "--path",
             path,
             "--json",
+            "--key",
+            &key,
         ];
         if let Some(s) = signers {
             args.extend(["--signers", s]);
@@ -341,7 +346,8 @@ fn verify(scheme: &str, key: &[u8], msg: &[u8], sig: &[u8]) -> bool {
 
 fn check_signature(record: &Value, expected_scheme: &str) {
     let obj = record.as_object().unwrap();
-    assert_eq!(obj.len(), 4, "{record}");
+    assert_eq!(obj.len(), 5, "{record}");
+    assert_eq!(record["request"].as_str().unwrap().len(), 32, "{record}");
     assert_eq!(record["scheme"], expected_scheme);
     let get = |k: &str| hex::decode(record[k].as_str().unwrap()).unwrap();
     assert!(
@@ -397,6 +403,7 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn cluster_end_to_end() {
     let mut c = Cluster::new();
+    setup_governance(&mut c);
     let schemes = ["ecdsa-secp256k1", "schnorr-bip340", "ed25519"];
     let mut wallets = BTreeMap::new();
     for scheme in schemes {
@@ -425,7 +432,6 @@ fn cluster_end_to_end() {
         .unwrap();
     assert_ne!(second["key_id"], serde_json::json!(null));
 
-    setup_governance(&mut c);
     chain_transfers(&mut c, &wallets);
     malicious_server(&mut c, &wallets);
 
@@ -521,6 +527,7 @@ fn cluster_end_to_end() {
     // and a retry with another subset succeeds.
     let data = c.data.clone();
     let wallet = wallets["ecdsa-secp256k1"].clone();
+    let key = c.key("ivy");
     let signing = std::thread::spawn(move || {
         custos(
             &data,
@@ -533,6 +540,8 @@ fn cluster_end_to_end() {
                 "--signers",
                 "0,1",
                 "--json",
+                "--key",
+                &key,
             ],
         )
     });
@@ -819,6 +828,37 @@ fn manual_enrolment_by_separate_operators() {
         .to_owned();
     let committee = path("server/committee.json");
 
+    // The first admin makes her key; the genesis names her and the server's
+    // audit key; node operators confirm its hash when they pin.
+    let key_env = [("CUSTOS_KEY_PASSPHRASE", USER_KEY_PASSPHRASE)];
+    let (ok, alice_pk, err) = custos_env(
+        &[
+            "user",
+            "keygen",
+            "--id",
+            "alice",
+            "--out",
+            &path("alice.key"),
+        ],
+        &key_env,
+    );
+    assert!(ok, "{err}");
+    let admin = format!("alice:{}", alice_pk.trim());
+    let (ok, genesis, err) = custos_env(
+        &[
+            "governance",
+            "init",
+            "--server-dir",
+            &path("server"),
+            "--admin",
+            &admin,
+            "--quorum",
+            "1",
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    let genesis = genesis.trim().to_owned();
     // Pinning checks the fingerprint and membership.
     let pin = |node: &str, fp: &str| {
         custos_env(
@@ -831,6 +871,8 @@ fn manual_enrolment_by_separate_operators() {
                 &committee,
                 "--fingerprint",
                 fp,
+                "--genesis",
+                &genesis,
             ],
             &[],
         )
@@ -884,6 +926,7 @@ fn manual_enrolment_by_separate_operators() {
     let env = [
         ("CUSTOS_API_URL", url.as_str()),
         ("CUSTOS_TOKEN", token.trim()),
+        ("CUSTOS_KEY_PASSPHRASE", USER_KEY_PASSPHRASE),
     ];
     let start = Instant::now();
     loop {
@@ -901,17 +944,48 @@ fn manual_enrolment_by_separate_operators() {
     let (ok, out, err) = custos_env(&["wallet", "create", "--scheme", "ed25519", "--json"], &env);
     assert!(ok, "{err}");
     let wallet: Value = serde_json::from_str(out.trim()).unwrap();
+    let sign = || {
+        custos_env(
+            &[
+                "sign",
+                "--wallet",
+                wallet["id"].as_str().unwrap(),
+                "--message-hex",
+                "aa55",
+                "--json",
+                "--key",
+                &path("alice.key"),
+            ],
+            &env,
+        )
+    };
+    // Nothing signs before governance allows it: alice is no initiator yet
+    // and no policy exists (default deny).
+    let (ok, _, err) = sign();
+    assert!(
+        !ok && err.contains("does not hold the initiator role"),
+        "{err}"
+    );
+    std::fs::write(
+        d.join("policy.json"),
+        r#"{"rules":[{"name":"raw","initiators":[{"user":"alice"}],"chains":["message"],"action":{"type":"allow"}}]}"#,
+    )
+    .unwrap();
     let (ok, out, err) = custos_env(
         &[
-            "sign",
-            "--wallet",
-            wallet["id"].as_str().unwrap(),
-            "--message-hex",
-            "aa55",
-            "--json",
+            "governance",
+            "propose",
+            "--grant",
+            "alice:initiator",
+            "--policy",
+            &path("policy.json"),
+            "--key",
+            &path("alice.key"),
         ],
         &env,
     );
+    assert!(ok && out.contains("applied"), "{out}{err}");
+    let (ok, out, err) = sign();
     assert!(ok, "{err}");
     check_signature(&serde_json::from_str(out.trim()).unwrap(), "ed25519");
     let server_log = std::fs::read_to_string(d.join("server.log")).unwrap();
@@ -1034,8 +1108,8 @@ fn json_prevouts(r: &Value) -> Vec<(Vec<u8>, u64)> {
         .iter()
         .map(|p| {
             (
-                hex::decode(p["script_pubkey"].as_str().unwrap()).unwrap(),
-                p["value"].as_u64().unwrap(),
+                hex::decode(p[0].as_str().unwrap()).unwrap(),
+                p[1].as_u64().unwrap(),
             )
         })
         .collect()
@@ -1053,13 +1127,15 @@ fn signed(r: Value) -> Value {
 
 /// Policy of the scenario: large ether transfers need two approvers;
 /// bitcoin is limited to 240 000 sat per initiator per hour; other
-/// transfers by initiators are allowed; anything else is denied.
+/// transfers, raw signings and PSBTs by initiators are allowed; anything
+/// else is denied.
 const POLICY: &str = r#"{"rules":[
   {"name":"large-ether","chains":["ethereum"],"assets":["native"],"min_amount":"5000000000000000",
    "action":{"type":"approve","count":2,"from":[{"role":"approver"}]}},
   {"name":"bitcoin-velocity","initiators":[{"role":"initiator"}],"chains":["bitcoin"],
    "velocity":{"scope":"initiator","window_secs":3600,"max_sum":"240000"},"action":{"type":"allow"}},
-  {"name":"initiators","initiators":[{"role":"initiator"}],"chains":["ethereum","solana"],"action":{"type":"allow"}}
+  {"name":"initiators","initiators":[{"role":"initiator"}],
+   "chains":["ethereum","solana","message","bitcoin-psbt"],"action":{"type":"allow"}}
 ]}"#;
 
 impl Cluster {
@@ -1500,6 +1576,8 @@ fn chain_transfers(c: &mut Cluster, wallets: &BTreeMap<&str, String>) {
             "regtest",
             &f,
             "--json",
+            "--key",
+            &c.key("ivy"),
         ])
         .unwrap();
     assert!(
@@ -1517,6 +1595,8 @@ fn chain_transfers(c: &mut Cluster, wallets: &BTreeMap<&str, String>) {
             "regtest",
             &f,
             "--json",
+            "--key",
+            &c.key("ivy"),
         ])
         .unwrap_err();
     assert!(err.contains("already finalized"), "{err}");
@@ -1530,6 +1610,8 @@ fn chain_transfers(c: &mut Cluster, wallets: &BTreeMap<&str, String>) {
             "regtest",
             &f,
             "--json",
+            "--key",
+            &c.key("ivy"),
         ])
         .unwrap();
     consensus_verify(r["raw_tx"].as_str().unwrap(), &json_prevouts(&r));
