@@ -324,7 +324,10 @@ async fn sync_governance(node: &Node, sync: &GovernanceSync) -> Option<String> {
 
 /// Checks and co-signs a checkpoint; the new frontier and ledger rows are
 /// stored before the co-signature leaves the node.
-async fn witness_checkpoint(node: &Node, req: &WitnessRequest) -> Result<Vec<u8>, String> {
+async fn witness_checkpoint(
+    node: &Node,
+    req: &WitnessRequest,
+) -> Result<([u8; 32], Vec<u8>), String> {
     let audit_key = {
         let held = node.gov.lock().await;
         let gov = held
@@ -352,7 +355,7 @@ async fn witness_checkpoint(node: &Node, req: &WitnessRequest) -> Result<Vec<u8>
         .await
         .map_err(|e| e.to_string())?;
     *state = done.state;
-    Ok(done.signature)
+    Ok((node.witness_key.verifying_key().to_bytes(), done.signature))
 }
 
 /// A request the node decided to sign, not yet recorded as signed.

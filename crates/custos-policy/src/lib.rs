@@ -348,8 +348,9 @@ fn rule_matches(
     if let Some(v) = &rule.velocity {
         let since = now.saturating_sub(i64::try_from(v.window_secs).unwrap_or(i64::MAX));
         let counted = ledger.iter().filter(|s| {
+            // Records stamped after `now` count too: a clock set back must
+            // not hide recent signings.
             s.time > since
-                && s.time <= now
                 && s.chain == t.chain
                 && s.asset == t.asset
                 && match v.scope {

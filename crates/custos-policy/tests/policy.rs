@@ -220,3 +220,136 @@ proptest! {
         prop_assert!(check_approvals(&d, "alice", &[]).is_err());
     }
 }
+
+/// A random rule over a small space of values, so rules often overlap.
+fn rule_strategy() -> impl Strategy<Value = custos_policy::Rule> {
+    let opt_list = |xs: &'static [&'static str]| {
+        proptest::option::of(proptest::sample::subsequence(xs.to_vec(), 1..=xs.len()))
+            .prop_map(|o| o.map(|v| v.into_iter().map(String::from).collect::<Vec<_>>()))
+    };
+    (
+        opt_list(&["w1", "w2"]),
+        opt_list(&["ethereum", "solana"]),
+        opt_list(&["native", "0xTOKEN"]),
+        proptest::option::of(0u128..2000),
+        proptest::option::of(0u128..2000),
+        proptest::option::of((0u8..7, 0u8..23)),
+        0u8..3,
+    )
+        .prop_map(
+            |(wallets, chains, assets, min, max, window, action)| custos_policy::Rule {
+                name: "r".into(),
+                initiators: None,
+                wallets,
+                wallet_groups: None,
+                destination: None,
+                chains,
+                assets,
+                min_amount: min.map(|m| m.to_string()),
+                max_amount: max.map(|m| m.max(min.unwrap_or(0)).to_string()),
+                window: window.map(|(d, h)| custos_policy::TimeWindow {
+                    weekdays: vec![d],
+                    from_hour: h,
+                    to_hour: h + 1,
+                }),
+                velocity: None,
+                action: match action {
+                    0 => Action::Allow,
+                    1 => Action::Block,
+                    _ => Action::Approve {
+                        count: 1,
+                        from: vec![Principal::Role("approver".into())],
+                    },
+                },
+            },
+        )
+}
+
+fn transfer_strategy() -> impl Strategy<Value = Transfer> {
+    (
+        prop_oneof![Just("w1"), Just("w2"), Just("w3")],
+        prop_oneof![Just("ethereum"), Just("solana"), Just("bitcoin")],
+        prop_oneof![Just("native"), Just("0xTOKEN")],
+        0u128..2500,
+    )
+        .prop_map(|(w, c, a, amount)| Transfer {
+            initiator: "alice".into(),
+            roles: vec!["initiator".into()],
+            wallet: w.into(),
+            wallet_groups: vec![],
+            chain: c.into(),
+            asset: a.into(),
+            destination: "0xANY".into(),
+            amount,
+        })
+}
+
+proptest! {
+    #[test]
+    fn the_first_rule_that_matches_alone_decides_and_none_means_deny(
+        rules in proptest::collection::vec(rule_strategy(), 0..8),
+        t in transfer_strategy(),
+        now in 0i64..4_000_000_000,
+    ) {
+        let p = Policy { rules };
+        p.validate().unwrap();
+        let d = evaluate(&p, &AddressBook::default(), &t, now, &[]).unwrap();
+        // Each rule on its own: the decision is the first that matches.
+        let first = p.rules.iter().position(|r| {
+            let alone = Policy { rules: vec![r.clone()] };
+            evaluate(&alone, &AddressBook::default(), &t, now, &[]).unwrap().rule == Some(0)
+        });
+        prop_assert_eq!(d.rule, first);
+        match first {
+            Some(i) => prop_assert_eq!(&d.action, &p.rules[i].action),
+            None => prop_assert_eq!(&d.action, &Action::Block),
+        }
+    }
+
+    #[test]
+    fn adding_an_approval_never_turns_an_allow_into_a_block(
+        rules in proptest::collection::vec(rule_strategy(), 0..8),
+        t in transfer_strategy(),
+        now in 0i64..4_000_000_000,
+        approvers in proptest::collection::vec((0u8..5, proptest::bool::ANY), 0..5),
+        extra in (0u8..5, proptest::bool::ANY),
+    ) {
+        let p = Policy { rules };
+        let d = evaluate(&p, &AddressBook::default(), &t, now, &[]).unwrap();
+        let who = |(u, approver): (u8, bool)| Approver {
+            user: if u == 0 { "alice".into() } else { format!("user{u}") },
+            roles: if approver { vec!["approver".into()] } else { vec!["viewer".into()] },
+        };
+        let mut list: Vec<Approver> = approvers.into_iter().map(who).collect();
+        let before = check_approvals(&d, "alice", &list).is_ok();
+        list.push(who(extra));
+        let after = check_approvals(&d, "alice", &list).is_ok();
+        prop_assert!(!before || after, "an approval withdrew permission");
+    }
+
+    #[test]
+    fn velocity_window_edges(window in 1u64..100_000, now in 200_000i64..4_000_000_000, amount in 1u128..1000) {
+        // Limit: one earlier transfer of `amount` plus this one.
+        let limit = 2 * amount;
+        let p: Policy = serde_json::from_str(&format!(
+            r#"{{"rules":[{{"name":"v","velocity":{{"scope":"wallet","window_secs":{window},"max_sum":"{limit}"}},"action":{{"type":"allow"}}}}]}}"#
+        )).unwrap();
+        let w = window as i64;
+        let allowed = |spent_at: &[i64]| {
+            let ledger: Vec<Spent> = spent_at.iter().map(|&t| spent(t, amount)).collect();
+            evaluate(&p, &AddressBook::default(), &transfer("0xX", amount), now, &ledger)
+                .unwrap()
+                .rule
+                .is_some()
+        };
+        // Within (now - window, now] counts; at now - window it has left.
+        prop_assert!(allowed(&[now - w]));
+        prop_assert!(allowed(&[now - w + 1]));
+        prop_assert!(!allowed(&[now - w + 1, now]));
+        prop_assert!(!allowed(&[now - w + 1, now - w + 1]));
+        prop_assert!(allowed(&[now - w, now - w - 5]));
+        // Records stamped after `now` (a clock set back) still count.
+        prop_assert!(!allowed(&[now + 1, now + 1]));
+        prop_assert!(allowed(&[now + 1]));
+    }
+}

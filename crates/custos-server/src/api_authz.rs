@@ -195,6 +195,8 @@ pub(crate) async fn reject(
 pub struct GovernanceView {
     /// Genesis hash (hex): what node operators confirm.
     pub genesis_hash: String,
+    /// The server's audit-log key named by the genesis (hex).
+    pub audit_key: String,
     /// Head height.
     pub height: u64,
     /// Head hash (hex).
@@ -229,6 +231,7 @@ pub(crate) async fn governance(State(api): State<Api>) -> Result<Json<Governance
     let s = gov.state();
     Ok(Json(GovernanceView {
         genesis_hash: hex::encode(genesis.hash().map_err(|e| bad(e.to_string()))?),
+        audit_key: hex::encode(genesis.audit_key),
         height: gov.height(),
         head: hex::encode(gov.head()),
         admin_quorum: s.admin_quorum,

@@ -27,6 +27,7 @@ pub const AUDIT_KEY_FILE: &str = "audit-key";
 /// Document kinds.
 pub(crate) const GOVERNANCE: &str = "governance";
 pub(crate) const CHECKPOINT: &str = "checkpoint";
+const WITNESSED: &str = "witnessed";
 
 /// Why the log or the chain refused.
 #[non_exhaustive]
@@ -112,12 +113,12 @@ impl Authority {
             }
         }
         let mut witnessed = HashMap::new();
-        for (_, body) in store.doc_list(CHECKPOINT).await? {
-            let cp: SignedCheckpoint =
-                postcard::from_bytes(&body).map_err(|_| AuthorityError::Corrupt("checkpoint"))?;
-            for (node, _) in &cp.cosignatures {
-                let size = witnessed.entry(NodePublicKey(*node)).or_insert(0);
-                *size = cp.checkpoint.size.max(*size);
+        for (id, body) in store.doc_list(WITNESSED).await? {
+            let size = <[u8; 8]>::try_from(body.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| AuthorityError::Corrupt("witnessed size"))?;
+            if let Ok(node) = id.parse::<NodePublicKey>() {
+                witnessed.insert(node, size);
             }
         }
         let steps = store.doc_list(GOVERNANCE).await?;
@@ -192,6 +193,26 @@ impl Authority {
         (cp, sig)
     }
 
+    /// Records that `node` co-signed a checkpoint of `size` (recorded or
+    /// not): the next witness request starts there.
+    pub async fn note_witnessed(
+        &self,
+        store: &dyn Store,
+        node: &NodePublicKey,
+        size: u64,
+        now: i64,
+    ) -> Result<(), AuthorityError> {
+        let mut w = self.witnessed.lock().await;
+        let id = node.to_string();
+        let body = size.to_be_bytes();
+        match store.doc_get(WITNESSED, &id).await? {
+            None => store.doc_insert(WITNESSED, &id, &body, now).await?,
+            Some(old) => store.doc_replace(WITNESSED, &id, &old, &body, now).await?,
+        }
+        w.insert(*node, size);
+        Ok(())
+    }
+
     /// Size of the last checkpoint `node` co-signed.
     pub async fn witnessed(&self, node: &NodePublicKey) -> u64 {
         self.witnessed.lock().await.get(node).copied().unwrap_or(0)
@@ -225,11 +246,6 @@ impl Authority {
                     .map_err(|_| AuthorityError::Corrupt("checkpoint"))?;
                 store.doc_replace(CHECKPOINT, &id, &old, &new, now).await?;
             }
-        }
-        let mut w = self.witnessed.lock().await;
-        for (node, _) in &signed.cosignatures {
-            let size = w.entry(NodePublicKey(*node)).or_insert(0);
-            *size = signed.checkpoint.size.max(*size);
         }
         Ok(())
     }

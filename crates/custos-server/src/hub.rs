@@ -102,7 +102,7 @@ pub struct Hub {
     faults: Option<crate::fault::Faults>,
 }
 
-type WitnessWaiter = oneshot::Sender<Result<Vec<u8>, String>>;
+type WitnessWaiter = oneshot::Sender<Result<([u8; 32], Vec<u8>), String>>;
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -242,7 +242,23 @@ impl Hub {
         for (key, rx) in waits {
             let name = self.config.node_name(&key);
             match tokio::time::timeout_at(deadline, rx).await {
-                Ok(Ok(Ok(sig))) => signed.cosignatures.push((key.0, sig)),
+                Ok(Ok(Ok((witness, sig)))) => {
+                    self.authority
+                        .note_witnessed(self.store.as_ref(), &key, checkpoint.size, now())
+                        .await
+                        .map_err(|e| HubError::Audit(e.to_string()))?;
+                    let valid = ed25519_dalek::VerifyingKey::from_bytes(&witness)
+                        .is_ok_and(|vk| checkpoint.verify(&vk, &sig));
+                    if valid {
+                        signed.cosignatures.push((witness, sig));
+                    } else {
+                        failure.get_or_insert(HubError::Failed {
+                            node: name,
+                            error: "co-signature does not verify".into(),
+                            blame: String::new(),
+                        });
+                    }
+                }
                 Ok(Ok(Err(error))) => {
                     failure.get_or_insert(HubError::Failed {
                         node: name,
@@ -262,7 +278,10 @@ impl Hub {
                 }
             }
         }
-        if !signed.cosignatures.is_empty() {
+        // A checkpoint counts once a threshold of nodes witnessed it (the
+        // quorum auditors verify against); fewer are not recorded.
+        let t = usize::from(self.config.threshold);
+        if signed.cosignatures.len() >= t {
             self.authority
                 .record_checkpoint(self.store.as_ref(), &signed, now())
                 .await
@@ -270,6 +289,10 @@ impl Hub {
         }
         match failure {
             Some(e) => Err(e),
+            None if signed.cosignatures.len() < t => Err(HubError::Unavailable(format!(
+                "only {} of the {t} required nodes co-signed the audit checkpoint",
+                signed.cosignatures.len()
+            ))),
             None => Ok(signed),
         }
     }
@@ -298,6 +321,18 @@ impl Hub {
                 eprintln!("server: {name} did not identify itself with its enrolled key; closing");
                 return;
             }
+        }
+        // Log before serve: a node the log cannot record is not served.
+        if let Err(e) = self
+            .audit(
+                "server",
+                "node-join",
+                serde_json::json!({ "node": name, "key": key.to_string() }),
+            )
+            .await
+        {
+            eprintln!("server: audit log unavailable, refusing node {name}: {e}");
+            return;
         }
         let (tx, mut rx) = mpsc::channel::<ServerMessage>(1024);
         if let Some(sync) = self.authority.sync().await {
@@ -372,6 +407,12 @@ impl Hub {
             }
         }
         eprintln!("server: node {name} disconnected");
+        if let Err(e) = self
+            .audit("server", "node-leave", serde_json::json!({ "node": name }))
+            .await
+        {
+            eprintln!("server: audit log: {e}");
+        }
     }
 
     async fn relay(&self, from: &NodePublicKey, frame: custos_wire::Frame) {

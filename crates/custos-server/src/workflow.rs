@@ -78,6 +78,13 @@ pub async fn create_wallet(hub: &Hub, scheme: Scheme) -> Result<WalletRecord, Fl
     let config = hub.config();
     let all: Vec<PartyIndex> = (0..config.members.len() as u16).collect();
     let timeout = Duration::from_millis(config.session_timeout_ms);
+    hub.audit(
+        "operator",
+        "dkg",
+        serde_json::json!({ "scheme": scheme.to_string() }),
+    )
+    .await
+    .map_err(|e| FlowError::Audit(e.to_string()))?;
     if scheme == Scheme::EcdsaSecp256k1 {
         let committee = hub.store().committee(&config.committee_id).await?;
         if committee.and_then(|c| c.aux_id).is_none() {
@@ -133,6 +140,13 @@ pub async fn create_wallet(hub: &Hub, scheme: Scheme) -> Result<WalletRecord, Fl
         chain_code: Some(chain_code),
         created_at: now(),
     };
+    hub.audit(
+        "server",
+        "wallet-created",
+        serde_json::json!({ "wallet": wallet.id, "scheme": scheme.to_string(), "key_id": wallet.key_id, "public_key": wallet.public_key }),
+    )
+    .await
+    .map_err(|e| FlowError::Audit(e.to_string()))?;
     hub.store().insert_wallet(&wallet).await?;
     Ok(wallet)
 }

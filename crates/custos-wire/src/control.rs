@@ -337,8 +337,9 @@ pub enum NodeMessage {
     Witnessed {
         /// Size of the checkpoint asked about.
         size: u64,
-        /// The co-signature, or why the node refused.
-        result: Result<Vec<u8>, String>,
+        /// The node's witness key (Ed25519) and co-signature, or why the
+        /// node refused.
+        result: Result<([u8; 32], Vec<u8>), String>,
     },
     /// A job finished here.
     Done {

@@ -625,6 +625,8 @@ fn cluster_end_to_end() {
         "ed25519",
     );
 
+    audit_export_verifies_and_every_corruption_is_named(&mut c);
+
     // Secret scan: each share's secret and each full key must appear nowhere.
     let mut secrets: Vec<Vec<u8>> = Vec::new();
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -1174,6 +1176,157 @@ fn setup_governance(c: &mut Cluster) {
     let (ok, out, _) = custos(&c.data, &["governance", "show"]);
     assert!(ok);
     assert!(out.contains("height 1"), "{out}");
+}
+
+/// The whole scenario's audit log, exported with the CLI, verifies offline
+/// against the genesis audit key and the nodes' witness keys (two
+/// co-signatures per checkpoint); each corruption is named by `custos audit
+/// verify` with the first bad entry.
+fn audit_export_verifies_and_every_corruption_is_named(c: &mut Cluster) {
+    let export = c.data.join("audit.json");
+    let (ok, out, err) = custos(
+        &c.data,
+        &["audit", "export", "--out", export.to_str().unwrap()],
+    );
+    assert!(ok && out.contains("entries"), "{out}{err}");
+    let api = serde_json::from_str::<Value>(
+        &std::fs::read_to_string(c.data.join("cluster.json")).unwrap(),
+    )
+    .unwrap()["api_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gov: Value =
+        serde_json::from_str(&http_get(&format!("{api}/v1/governance")).unwrap()).unwrap();
+    let mut nodes = Vec::new();
+    for i in 0..3 {
+        let dir = c.node_dir(i);
+        let (ok, out, err) = custos(
+            &c.data,
+            &[
+                "node",
+                "witness-key",
+                "--dir",
+                dir.to_str().unwrap(),
+                "--passphrase-file",
+                dir.join("passphrase").to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "{err}");
+        nodes.push(out.trim().to_owned());
+    }
+    let keys = c.data.join("audit-keys.json");
+    std::fs::write(
+        &keys,
+        serde_json::json!({ "server": gov["audit_key"], "nodes": nodes, "quorum": 2 }).to_string(),
+    )
+    .unwrap();
+    let verify = |e: &Value| {
+        let f = c.data.join("audit-probe.json");
+        std::fs::write(&f, e.to_string()).unwrap();
+        custos(
+            &c.data,
+            &[
+                "audit",
+                "verify",
+                f.to_str().unwrap(),
+                "--keys",
+                keys.to_str().unwrap(),
+            ],
+        )
+    };
+    let clean: Value = serde_json::from_str(&std::fs::read_to_string(&export).unwrap()).unwrap();
+    let (ok, out, err) = verify(&clean);
+    assert!(ok && out.starts_with("ok: "), "{out}{err}");
+    let entries = clean["entries"].as_array().unwrap().len();
+    let checkpoints = clean["checkpoints"].as_array().unwrap().len();
+    assert!(entries > 50 && checkpoints > 5, "{out}");
+    // Every action of the scenario is there.
+    let actions: std::collections::BTreeSet<&str> = clean["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entry"]["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "governance-genesis",
+        "node-join",
+        "node-leave",
+        "dkg",
+        "wallet-created",
+        "request",
+        "approval",
+        "sign",
+        "signed",
+        "sign-failed",
+        "governance-change",
+    ] {
+        assert!(actions.contains(a), "no {a} entry: {actions:?}");
+    }
+    let probe = |name: &str, f: &dyn Fn(&mut Value), expect: &str| {
+        let mut e = clean.clone();
+        f(&mut e);
+        let (ok, out, err) = verify(&e);
+        assert!(!ok, "{name}: corruption not detected: {out}");
+        assert!(err.contains(expect), "{name}: {err}");
+    };
+    let k = entries / 2;
+    probe(
+        "edit an entry",
+        &|e| {
+            let d = &mut e["entries"][k]["entry"]["detail"];
+            *d = Value::String(d.as_str().unwrap().replacen('"', "'", 1));
+        },
+        &format!("entry {k}"),
+    );
+    probe(
+        "delete an entry",
+        &|e| {
+            e["entries"].as_array_mut().unwrap().remove(k);
+        },
+        &format!("entry {k}"),
+    );
+    probe(
+        "insert an entry",
+        &|e| {
+            let copy = e["entries"][k].clone();
+            e["entries"].as_array_mut().unwrap().insert(k, copy);
+        },
+        &format!("entry {}", k + 1),
+    );
+    probe(
+        "swap two entries",
+        &|e| {
+            e["entries"].as_array_mut().unwrap().swap(k, k + 1);
+        },
+        &format!("entry {k}"),
+    );
+    probe(
+        "truncate",
+        &|e| {
+            e["entries"].as_array_mut().unwrap().truncate(k);
+        },
+        "checkpoint of size",
+    );
+    probe(
+        "swap a checkpoint's root",
+        &|e| {
+            let cps = e["checkpoints"].as_array_mut().unwrap();
+            let other = cps[1]["checkpoint"]["root"].clone();
+            cps[0]["checkpoint"]["root"] = other;
+        },
+        "checkpoint of size",
+    );
+    probe(
+        "two checkpoints of one size",
+        &|e| {
+            let cps = e["checkpoints"].as_array_mut().unwrap();
+            let mut fork = cps[1].clone();
+            fork["checkpoint"]["root"] = cps[0]["checkpoint"]["root"].clone();
+            cps.push(fork);
+        },
+        "checkpoint of size",
+    );
 }
 
 /// A large ether transfer by ivy (needs two approvals); returns the
