@@ -196,6 +196,9 @@ pub struct PresignPool {
         crate::api_authz::approve_proposal,
         crate::api_authz::proposals,
         crate::api_authz::export,
+        crate::api_session::enrol_totp,
+        crate::api_session::login,
+        crate::api_session::session,
         list_wallets,
         get_wallet,
         presignatures,
@@ -221,6 +224,9 @@ pub struct PresignPool {
         crate::api_authz::ProposalView,
         crate::api_authz::ProposalSubmission,
         crate::api_authz::AuditExport,
+        crate::api_session::TotpEnrolment,
+        crate::api_session::LoginRequest,
+        crate::api_session::SessionView,
         crate::approvals::RequestView,
         crate::approvals::ApprovalView,
         crate::approvals::RecordView,
@@ -268,6 +274,9 @@ pub fn router(hub: Arc<Hub>, token: String) -> Router {
             post(crate::api_authz::approve_proposal),
         )
         .route("/v1/audit/export", get(crate::api_authz::export))
+        .route("/v1/users/totp", post(crate::api_session::enrol_totp))
+        .route("/v1/login", post(crate::api_session::login))
+        .route("/v1/session", get(crate::api_session::session))
         .route(
             "/v1/wallets/{id}/presignatures",
             get(presignatures).post(add_presignatures),

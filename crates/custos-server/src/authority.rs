@@ -70,6 +70,8 @@ pub struct Authority {
     witnessed: Mutex<HashMap<NodePublicKey, u64>>,
     /// Request nonces seen recently.
     pub(crate) nonces: std::sync::Mutex<NonceCache>,
+    /// Live API sessions.
+    pub(crate) sessions: crate::api_session::Sessions,
 }
 
 fn height_id(h: u64) -> String {
@@ -146,6 +148,7 @@ impl Authority {
             gov: RwLock::new(gov),
             witnessed: Mutex::new(witnessed),
             nonces: std::sync::Mutex::new(NonceCache::default()),
+            sessions: crate::api_session::Sessions::default(),
         })
     }
 

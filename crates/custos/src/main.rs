@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_cluster;
+mod bench_gov;
 mod client;
 mod govern;
 mod up;
@@ -103,6 +104,15 @@ enum Command {
     Psbt(PsbtCommand),
     /// Run every scheme in-process (2-of-3 and 3-of-5) and print timings and message sizes.
     Bench(BenchArgs),
+    /// Open an API session (for the web console): your key plus a TOTP code.
+    Login {
+        /// Current TOTP code.
+        #[arg(long)]
+        code: String,
+        /// Your key file (default: the demo admin of `custos up`).
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
     /// Approve a transfer request with your user key.
     Approve {
         /// Request id.
@@ -165,6 +175,13 @@ enum UserCommand {
         /// Key file to write.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Enrol a TOTP second factor for API sessions (once per user); prints
+    /// the secret and the otpauth URI for an authenticator app.
+    TotpEnrol {
+        /// Your key file (default: the demo admin of `custos up`).
+        #[arg(long)]
+        key: Option<PathBuf>,
     },
 }
 
@@ -251,6 +268,14 @@ enum PolicyCommand {
 enum AuditCommand {
     /// Write every entry and checkpoint to a file.
     Export {
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Local demo: write the keys file for `custos audit verify` from a
+    /// `custos up` data dir (the genesis audit key and each node's witness
+    /// key). An auditor gets these from the admins and node operators.
+    Keys {
         /// Output file.
         #[arg(long)]
         out: PathBuf,
@@ -521,6 +546,10 @@ pub struct BenchArgs {
     /// against the in-process figure in the same run.
     #[arg(long)]
     cluster: bool,
+    /// Measure the governance checks instead: policy evaluation, a node's
+    /// re-check of a request, audit-log append, witnessing and checkpoints.
+    #[arg(long)]
+    governance: bool,
 }
 
 fn passphrase(file: Option<PathBuf>) -> Result<zeroize::Zeroizing<String>> {
@@ -549,6 +578,7 @@ fn run(cli: Cli) -> Result<()> {
     let data_dir = cli.data_dir.unwrap_or_else(client::default_data_dir);
     let runtime = || tokio::runtime::Runtime::new().context("tokio runtime");
     match cli.command {
+        Command::Bench(args) if args.governance => bench_gov::run(),
         Command::Bench(args) if args.cluster => bench_cluster::run(&args),
         Command::Bench(args) => bench::run(args),
         Command::Up {
@@ -824,6 +854,29 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", hex::encode(key.public()));
             Ok(())
         }
+        Command::User(UserCommand::TotpEnrol { key }) => {
+            let c = client::Client::locate(&data_dir)?;
+            let key = userkey::locate(key, &data_dir)?;
+            println!(
+                "{}",
+                c.signed(&key, "POST", "/v1/users/totp", &serde_json::json!({}))?
+            );
+            Ok(())
+        }
+        Command::Login { code, key } => {
+            let c = client::Client::locate(&data_dir)?;
+            let key = userkey::locate(key, &data_dir)?;
+            println!(
+                "{}",
+                c.signed(
+                    &key,
+                    "POST",
+                    "/v1/login",
+                    &serde_json::json!({ "code": code })
+                )?
+            );
+            Ok(())
+        }
         Command::Governance(cmd) => governance(cmd, &data_dir),
         Command::Policy(PolicyCommand::Show) => {
             let c = client::Client::locate(&data_dir)?;
@@ -851,6 +904,28 @@ fn run(cli: Cli) -> Result<()> {
                 export["checkpoints"].as_array().map(Vec::len).unwrap_or(0),
                 out.display()
             );
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Keys { out }) => {
+            let c = client::Client::locate(&data_dir)?;
+            let g = c.get("/v1/governance")?;
+            let cluster: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(data_dir.join("cluster.json"))?)?;
+            let rt = runtime()?;
+            let mut nodes = Vec::new();
+            for i in 0..cluster["nodes"].as_u64().unwrap_or(0) {
+                let dir = data_dir.join(format!("node-{i}"));
+                let pass = std::fs::read_to_string(dir.join("passphrase"))?;
+                nodes.push(rt.block_on(custos_node::daemon::witness_public_key(
+                    &dir,
+                    pass.trim().as_bytes(),
+                ))?);
+            }
+            let keys = serde_json::json!({
+                "server": g["audit_key"], "nodes": nodes, "quorum": cluster["threshold"],
+            });
+            std::fs::write(&out, serde_json::to_string_pretty(&keys)?)?;
+            println!("{keys}");
             Ok(())
         }
         Command::Audit(AuditCommand::Verify { export, keys }) => {
@@ -981,8 +1056,9 @@ fn governance(cmd: GovernanceCommand, data_dir: &std::path::Path) -> Result<()> 
             let c = client::Client::locate(data_dir)?;
             let g = c.get("/v1/governance")?;
             println!(
-                "genesis {}\nhead {} (height {})\nadmin quorum {}",
+                "genesis {}\naudit key {}\nhead {} (height {})\nadmin quorum {}",
                 g["genesis_hash"].as_str().unwrap_or("?"),
+                g["audit_key"].as_str().unwrap_or("?"),
                 g["head"].as_str().unwrap_or("?"),
                 g["height"],
                 g["admin_quorum"]

@@ -213,11 +213,23 @@ pub async fn run(args: UpArgs) -> Result<()> {
         return Ok(());
     }
     let (mut children, n, api_url) = start(&data).await?;
+    let totp_file = data.join(crate::userkey::DEMO_ADMIN_TOTP);
+    if !totp_file.exists() {
+        // Local demo convenience: the first admin's TOTP secret next to its key.
+        let c = crate::client::Client::locate(&data)?;
+        let admin = crate::userkey::locate(None, &data)?;
+        let e = c.signed(&admin, "POST", "/v1/users/totp", &json!({}))?;
+        write_private(&totp_file, e["uri"].as_str().unwrap_or_default())?;
+    }
     println!("API: {api_url}");
     println!(
         "Demo admin key: {} (passphrase in {}; a local-demo convenience: in production every user makes their own with `custos user keygen`)",
         data.join(crate::userkey::DEMO_ADMIN_KEY).display(),
         data.join(crate::userkey::DEMO_ADMIN_PASSPHRASE).display()
+    );
+    println!(
+        "Demo admin TOTP (for `custos login --code`): {} (local-demo convenience)",
+        totp_file.display()
     );
     println!("Add users and a policy: custos governance propose --add-user ID:KEYHEX:initiator --policy policy.json (see README)");
     println!(

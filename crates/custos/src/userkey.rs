@@ -186,6 +186,8 @@ pub fn locate(key: Option<PathBuf>, data_dir: &Path) -> Result<UserKey> {
 
 /// `custos up`'s first admin (local demo convenience).
 pub const DEMO_ADMIN_KEY: &str = "demo-admin.key";
+/// Its TOTP secret as an otpauth URI (local demo convenience only).
+pub const DEMO_ADMIN_TOTP: &str = "demo-admin.totp";
 /// Its passphrase, next to it (local demo convenience only).
 pub const DEMO_ADMIN_PASSPHRASE: &str = "demo-admin.passphrase";
 

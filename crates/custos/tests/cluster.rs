@@ -315,6 +315,173 @@ fn http_get(url: &str) -> Option<String> {
     resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
 }
 
+/// A minimal HTTP/1.1 request over loopback: (status, body).
+fn http(url: &str, method: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    let mut req = format!(
+        "{method} /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp[9..12].parse().unwrap();
+    (status, resp.split_once("\r\n\r\n").unwrap().1.to_owned())
+}
+
+/// Headers of a call signed by `user` with `key` (what the CLI sends).
+fn signed_headers(
+    user: &str,
+    key: &ed25519_dalek::SigningKey,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    timestamp: i64,
+    nonce: &str,
+) -> Vec<(&'static str, String)> {
+    use ed25519_dalek::Signer;
+    let message = custos_governance::auth::RequestSignature {
+        method,
+        path,
+        body_sha256: sha2_256(body),
+        timestamp,
+        nonce,
+    }
+    .message();
+    vec![
+        ("x-custos-user", user.to_owned()),
+        ("x-custos-timestamp", timestamp.to_string()),
+        ("x-custos-nonce", nonce.to_owned()),
+        (
+            "x-custos-signature",
+            hex::encode(key.sign(&message).to_bytes()),
+        ),
+    ]
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The key of user rex (a viewer the test holds in memory).
+fn rex() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[0x5e; 32])
+}
+
+/// Signed API calls: a replayed or stale call is refused; TOTP login opens a
+/// session once per code (RFC 6238 vectors are in custos-governance).
+fn signed_calls_and_totp_sessions(c: &mut Cluster) {
+    let api = serde_json::from_str::<Value>(
+        &std::fs::read_to_string(c.data.join("cluster.json")).unwrap(),
+    )
+    .unwrap()["api_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = rex();
+    let body = b"{}";
+    let nonce = "11".repeat(16);
+    let h = signed_headers(
+        "rex",
+        &key,
+        "POST",
+        "/v1/users/totp",
+        body,
+        unix_now(),
+        &nonce,
+    );
+    let (status, enrolment) = http(&format!("{api}/v1/users/totp"), "POST", &h, body);
+    assert_eq!(status, 200, "{enrolment}");
+    // The same signed call again: replayed.
+    let (status, err) = http(&format!("{api}/v1/users/totp"), "POST", &h, body);
+    assert_eq!(status, 401, "{err}");
+    assert!(err.contains("request replayed"), "{err}");
+    // Stale: ten minutes old.
+    let h = signed_headers(
+        "rex",
+        &key,
+        "POST",
+        "/v1/users/totp",
+        body,
+        unix_now() - 600,
+        &"22".repeat(16),
+    );
+    let (status, err) = http(&format!("{api}/v1/users/totp"), "POST", &h, body);
+    assert_eq!(status, 401, "{err}");
+    assert!(err.contains("outside"), "{err}");
+    // Another user's signature over rex's call.
+    let h = signed_headers(
+        "rex",
+        &ed25519_dalek::SigningKey::from_bytes(&[1; 32]),
+        "POST",
+        "/v1/users/totp",
+        body,
+        unix_now(),
+        &"33".repeat(16),
+    );
+    let (status, _) = http(&format!("{api}/v1/users/totp"), "POST", &h, body);
+    assert_eq!(status, 401);
+
+    let secret: Value = serde_json::from_str(&enrolment).unwrap();
+    let secret = base32::decode(
+        base32::Alphabet::Rfc4648 { padding: false },
+        secret["secret"].as_str().unwrap(),
+    )
+    .unwrap();
+    let totp = custos_governance::auth::Totp::new(zeroize::Zeroizing::new(secret), None).unwrap();
+    let code = totp.code(unix_now() as u64);
+    let login = |nonce: &str, code: &str| {
+        let body = serde_json::json!({ "code": code }).to_string();
+        let h = signed_headers(
+            "rex",
+            &key,
+            "POST",
+            "/v1/login",
+            body.as_bytes(),
+            unix_now(),
+            nonce,
+        );
+        http(&format!("{api}/v1/login"), "POST", &h, body.as_bytes())
+    };
+    let (status, wrong) = login(
+        &"44".repeat(16),
+        if code == "000000" { "111111" } else { "000000" },
+    );
+    assert_eq!(status, 401, "{wrong}");
+    let (status, session) = login(&"55".repeat(16), &code);
+    assert_eq!(status, 200, "{session}");
+    let token = serde_json::from_str::<Value>(&session).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, me) = http(
+        &format!("{api}/v1/session"),
+        "GET",
+        &[("x-custos-session", token)],
+        b"",
+    );
+    assert_eq!(status, 200, "{me}");
+    assert!(
+        me.contains("\"user\":\"rex\"") && me.contains("viewer"),
+        "{me}"
+    );
+    // The same code again (fresh signature): refused.
+    let (status, err) = login(&"66".repeat(16), &code);
+    assert_eq!(status, 401, "{err}");
+    assert!(err.contains("TOTP code refused"), "{err}");
+}
+
 fn verify(scheme: &str, key: &[u8], msg: &[u8], sig: &[u8]) -> bool {
     match scheme {
         "ecdsa-secp256k1" => {
@@ -1149,7 +1316,10 @@ impl Cluster {
 /// Users (initiator ivy, approvers ann and bob, viewer vic) and the policy,
 /// added by the demo admin of `custos up` (admin quorum 1).
 fn setup_governance(c: &mut Cluster) {
-    let mut add = Vec::new();
+    let mut add = vec![format!(
+        "rex:{}:viewer",
+        hex::encode(rex().verifying_key().to_bytes())
+    )];
     for (user, role) in [
         ("ivy", "initiator"),
         ("ann", "approver"),
@@ -1176,6 +1346,7 @@ fn setup_governance(c: &mut Cluster) {
     let (ok, out, _) = custos(&c.data, &["governance", "show"]);
     assert!(ok);
     assert!(out.contains("height 1"), "{out}");
+    signed_calls_and_totp_sessions(c);
 }
 
 /// The whole scenario's audit log, exported with the CLI, verifies offline

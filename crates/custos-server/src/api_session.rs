@@ -1,0 +1,231 @@
+//! API sessions: a user enrols a TOTP secret once (a signed call), then logs
+//! in with a signed call plus a current code (RFC 6238, ±1 step, each code
+//! accepted once, the last step kept in the store so a restart does not
+//! reopen it). A session token is what the web console presents; every call
+//! that acts is still signed with the user's key.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::Json;
+use custos_governance::auth::Totp;
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::Mutex;
+use utoipa::ToSchema;
+use zeroize::Zeroizing;
+
+use crate::api::{Api, Failure};
+use crate::api_authz::signed_by;
+use crate::workflow::{now, FlowError};
+
+const TOTP: &str = "totp";
+/// How long a session lasts.
+pub const SESSION_SECS: i64 = 8 * 3600;
+
+/// Live sessions by token hash.
+#[derive(Default)]
+pub struct Sessions(Mutex<HashMap<[u8; 32], (String, i64)>>);
+
+#[derive(Serialize, Deserialize)]
+struct StoredTotp {
+    /// Secret (hex).
+    secret: String,
+    /// Last step a code was accepted for.
+    last_step: Option<u64>,
+}
+
+/// A new TOTP secret, shown once.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TotpEnrolment {
+    /// Base32 secret for authenticator apps.
+    pub secret: String,
+    /// `otpauth://` URI (QR code content).
+    pub uri: String,
+}
+
+/// A login.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// Current TOTP code.
+    pub code: String,
+}
+
+/// A session.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionView {
+    /// Token for `x-custos-session` (only returned at login).
+    pub token: Option<String>,
+    /// User.
+    pub user: String,
+    /// Roles at the governance head.
+    pub roles: Vec<String>,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+fn unauthorized(msg: impl Into<String>) -> Failure {
+    Failure(StatusCode::UNAUTHORIZED, msg.into())
+}
+
+async fn roles(api: &Api, user: &str) -> Vec<String> {
+    api.hub
+        .authority()
+        .governance()
+        .await
+        .and_then(|g| {
+            g.state()
+                .users
+                .get(user)
+                .map(|u| u.roles.iter().map(|r| r.name().to_owned()).collect())
+        })
+        .unwrap_or_default()
+}
+
+#[utoipa::path(post, path = "/v1/users/totp",
+    responses((status = 200, body = TotpEnrolment), (status = 401, body = crate::api::ApiError), (status = 409, body = crate::api::ApiError)))]
+pub(crate) async fn enrol_totp(
+    State(api): State<Api>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<TotpEnrolment>, Failure> {
+    let user = signed_by(&api, &method, &uri, &headers, &body).await?;
+    let mut secret = Zeroizing::new(vec![0u8; 20]);
+    OsRng.fill_bytes(&mut secret);
+    let stored = StoredTotp {
+        secret: hex::encode(secret.as_slice()),
+        last_step: None,
+    };
+    let doc = serde_json::to_vec(&stored)
+        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    api.hub
+        .audit(&user, "totp-enrolled", serde_json::json!({}))
+        .await
+        .map_err(|e| FlowError::Audit(e.to_string()))?;
+    // Once per user: a stolen user key cannot replace the second factor.
+    api.hub
+        .store()
+        .doc_insert(TOTP, &user, &doc, now())
+        .await
+        .map_err(|_| {
+            Failure(
+                StatusCode::CONFLICT,
+                format!("{user} has a TOTP secret already"),
+            )
+        })?;
+    let b32 = base32::encode(base32::Alphabet::Rfc4648 { padding: false }, &secret);
+    Ok(Json(TotpEnrolment {
+        uri: format!("otpauth://totp/Custos:{user}?secret={b32}&issuer=Custos&algorithm=SHA1&digits=6&period=30"),
+        secret: b32,
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/login", request_body = LoginRequest,
+    responses((status = 200, body = SessionView), (status = 401, body = crate::api::ApiError)))]
+pub(crate) async fn login(
+    State(api): State<Api>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<SessionView>, Failure> {
+    let user = signed_by(&api, &method, &uri, &headers, &body).await?;
+    let r: LoginRequest = serde_json::from_slice(&body)
+        .map_err(|e| Failure(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let store = api.hub.store();
+    let old = store.doc_get(TOTP, &user).await?.ok_or_else(|| {
+        unauthorized(format!(
+            "{user} has no TOTP secret (custos user totp-enrol)"
+        ))
+    })?;
+    let stored: StoredTotp = serde_json::from_slice(&old).map_err(|_| {
+        Failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "stored TOTP secret".into(),
+        )
+    })?;
+    let secret = Zeroizing::new(hex::decode(&stored.secret).map_err(|_| {
+        Failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "stored TOTP secret".into(),
+        )
+    })?);
+    let mut totp = Totp::new(secret, stored.last_step).map_err(|e| unauthorized(e.to_string()))?;
+    let t = now();
+    let step = totp
+        .accept(r.code.trim(), u64::try_from(t).unwrap_or(0))
+        .map_err(|e| unauthorized(e.to_string()));
+    let step = match step {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = api
+                .hub
+                .audit(&user, "login-refused", serde_json::json!({}))
+                .await;
+            return Err(e);
+        }
+    };
+    // The step is stored before the session exists: a code opens one session.
+    let next = serde_json::to_vec(&StoredTotp {
+        secret: stored.secret.clone(),
+        last_step: Some(step),
+    })
+    .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    store
+        .doc_replace(TOTP, &user, &old, &next, t)
+        .await
+        .map_err(|_| unauthorized("TOTP code refused"))?;
+    api.hub
+        .audit(&user, "login", serde_json::json!({}))
+        .await
+        .map_err(|e| FlowError::Audit(e.to_string()))?;
+    let mut token = [0u8; 32];
+    OsRng.fill_bytes(&mut token);
+    let expires_at = t + SESSION_SECS;
+    api.hub
+        .authority()
+        .sessions
+        .0
+        .lock()
+        .await
+        .insert(Sha256::digest(token).into(), (user.clone(), expires_at));
+    Ok(Json(SessionView {
+        token: Some(hex::encode(token)),
+        roles: roles(&api, &user).await,
+        user,
+        expires_at,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/session",
+    responses((status = 200, body = SessionView), (status = 401, body = crate::api::ApiError)))]
+pub(crate) async fn session(
+    State(api): State<Api>,
+    headers: HeaderMap,
+) -> Result<Json<SessionView>, Failure> {
+    let token = headers
+        .get("x-custos-session")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| hex::decode(t).ok())
+        .ok_or_else(|| unauthorized("session token required"))?;
+    let key: [u8; 32] = Sha256::digest(&token).into();
+    let mut sessions = api.hub.authority().sessions.0.lock().await;
+    let t = now();
+    sessions.retain(|_, (_, exp)| *exp > t);
+    let (user, expires_at) = sessions
+        .get(&key)
+        .cloned()
+        .ok_or_else(|| unauthorized("no such session (expired or logged out)"))?;
+    drop(sessions);
+    Ok(Json(SessionView {
+        token: None,
+        roles: roles(&api, &user).await,
+        user,
+        expires_at,
+    }))
+}
