@@ -83,7 +83,11 @@ pub fn witness(
     }
     let mut next = state.clone();
     let mut ledger = Vec::new();
-    for e in &req.entries {
+    // Entries this node holds already (a server that lost track of what it
+    // witnessed resends them) change nothing and are skipped; the rest must
+    // continue its log exactly.
+    let held = state.frontier.size();
+    for e in req.entries.iter().filter(|e| e.entry.seq >= held) {
         let expected = next.frontier.size();
         if e.entry.seq != expected {
             return Err(WitnessError::Gap {
@@ -173,6 +177,11 @@ mod tests {
         log.append(3, "bob", "approval", "{}", &server).unwrap();
         let ok = witness(&first.state, &request(&log, 2, &server), &audit, &node, 11).unwrap();
         assert_eq!(ok.state.last.unwrap().size, 3);
+
+        // Entries it holds already are skipped.
+        let again = witness(&first.state, &request(&log, 0, &server), &audit, &node, 11).unwrap();
+        assert_eq!(again.state, ok.state);
+        assert!(again.ledger.is_empty());
 
         // Missing the entry in between (3 is skipped).
         log.append(4, "bob", "approval", "{}", &server).unwrap();

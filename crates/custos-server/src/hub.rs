@@ -98,6 +98,8 @@ pub struct Hub {
     authority: Authority,
     /// Nodes' answers to checkpoints, by (node, size).
     witness_waiters: Mutex<HashMap<(NodePublicKey, u64), WitnessWaiter>>,
+    /// One checkpoint round at a time: each node must see entries in order.
+    checkpointing: Mutex<()>,
     #[cfg(feature = "fault-injection")]
     faults: Option<crate::fault::Faults>,
 }
@@ -121,6 +123,7 @@ impl Hub {
             routes: Mutex::default(),
             authority,
             witness_waiters: Mutex::default(),
+            checkpointing: Mutex::default(),
             #[cfg(feature = "fault-injection")]
             faults: crate::fault::Faults::from_env(),
         })
@@ -191,6 +194,9 @@ impl Hub {
         parties: &[PartyIndex],
         timeout: Duration,
     ) -> Result<SignedCheckpoint, HubError> {
+        // Concurrent signings wait here; the round after a wait covers their
+        // entries too.
+        let _round = self.checkpointing.lock().await;
         let (checkpoint, server) = self.authority.checkpoint().await;
         let mut waits = Vec::new();
         for &p in parties {
