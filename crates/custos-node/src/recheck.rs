@@ -186,7 +186,7 @@ pub fn check_request(
         initiator: auth.initiator.clone(),
         roles: role_names(gov, &auth.initiator),
         wallet: record.wallet.clone(),
-        wallet_groups: Vec::new(),
+        wallet_groups: book.groups_of_wallet(&record.wallet),
         chain: record.chain.clone(),
         asset: record.asset.clone(),
         destination: record.destination.clone(),

@@ -139,11 +139,26 @@ pub struct Policy {
     pub rules: Vec<Rule>,
 }
 
-/// Named groups of addresses, per chain.
+/// Named groups of addresses (per chain) and of wallets; part of the
+/// governance chain like the policy.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddressBook {
     /// Group → (chain, address) entries.
     pub groups: BTreeMap<String, Vec<(String, String)>>,
+    /// Wallet group → wallet ids (what `wallet_groups` in rules names).
+    #[serde(default)]
+    pub wallet_groups: BTreeMap<String, Vec<String>>,
+}
+
+impl AddressBook {
+    /// The groups `wallet` belongs to.
+    pub fn groups_of_wallet(&self, wallet: &str) -> Vec<String> {
+        self.wallet_groups
+            .iter()
+            .filter(|(_, ws)| ws.iter().any(|w| w == wallet))
+            .map(|(g, _)| g.clone())
+            .collect()
+    }
 }
 
 /// A transfer to decide on.

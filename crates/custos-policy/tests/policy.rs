@@ -353,3 +353,23 @@ proptest! {
         prop_assert!(allowed(&[now + 1]));
     }
 }
+
+#[test]
+fn wallet_groups_come_from_the_address_book() {
+    let book: AddressBook =
+        serde_json::from_str(r#"{"groups": {}, "wallet_groups": {"treasury": ["w1", "w9"]}}"#)
+            .unwrap();
+    assert_eq!(book.groups_of_wallet("w1"), ["treasury"]);
+    assert!(book.groups_of_wallet("w2").is_empty());
+    let p: Policy = serde_json::from_str(
+        r#"{"rules": [{"name": "treasury", "wallet_groups": ["treasury"], "action": {"type": "allow"}}]}"#,
+    )
+    .unwrap();
+    for (wallet, allowed) in [("w1", true), ("w2", false)] {
+        let mut t = transfer("0xX", 1);
+        t.wallet = wallet.into();
+        t.wallet_groups = book.groups_of_wallet(wallet);
+        let d = evaluate(&p, &book, &t, MONDAY_1030, &[]).unwrap();
+        assert_eq!(d.action == Action::Allow, allowed, "{wallet}");
+    }
+}

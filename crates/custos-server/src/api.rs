@@ -1,21 +1,22 @@
 //! REST API under `/v1`, with its OpenAPI 3 document at `/v1/openapi.json`
 //! generated from these handlers (utoipa).
 //!
-//! Until node-enforced governance lands, every call that creates keys or
-//! signs needs the operator token (`Authorization: Bearer …`), compared in
-//! constant time. Clients get a status and a plain message; details of
-//! internal failures go to the server log only.
+//! Every call that acts is signed with a user's key (see `api_authz`):
+//! signing requests and approvals by their users, wallet creation and
+//! presigning by an admin, governance changes by admins. Clients get a
+//! status and a plain message; details of internal failures go to the
+//! server log only.
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use custos_tss::{PartyIndex, Scheme};
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::hub::{Hub, HubError, NodeProgress, RunningSession};
@@ -26,7 +27,6 @@ use crate::workflow::{self, FlowError};
 #[derive(Clone)]
 pub struct Api {
     pub(crate) hub: Arc<Hub>,
-    token: Arc<String>,
 }
 
 /// An error response.
@@ -241,11 +241,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The router for `/v1`.
-pub fn router(hub: Arc<Hub>, token: String) -> Router {
-    let state = Api {
-        hub,
-        token: Arc::new(token),
-    };
+pub fn router(hub: Arc<Hub>) -> Router {
+    let state = Api { hub };
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(|| async { Json(openapi()) }))
@@ -284,22 +281,6 @@ pub fn router(hub: Arc<Hub>, token: String) -> Router {
         .with_state(state)
 }
 
-pub(crate) fn authorize(api: &Api, headers: &HeaderMap) -> Result<(), Failure> {
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if given.as_bytes().ct_eq(api.token.as_bytes()).into() && !api.token.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure(
-            StatusCode::UNAUTHORIZED,
-            "operator token required".into(),
-        ))
-    }
-}
-
 #[utoipa::path(get, path = "/v1/health", responses((status = 200, body = Health)))]
 async fn health(State(api): State<Api>) -> Json<Health> {
     let config = api.hub.config();
@@ -322,15 +303,19 @@ async fn health(State(api): State<Api>) -> Json<Health> {
               (status = 503, body = ApiError), (status = 504, body = ApiError)))]
 async fn create_wallet(
     State(api): State<Api>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
-    Json(body): Json<CreateWallet>,
+    body: Bytes,
 ) -> Result<(StatusCode, Json<Wallet>), Failure> {
-    authorize(&api, &headers)?;
+    let user = crate::api_authz::signed_by_admin(&api, &method, &uri, &headers, &body).await?;
+    let body: CreateWallet = serde_json::from_slice(&body)
+        .map_err(|e| Failure(StatusCode::BAD_REQUEST, format!("request body: {e}")))?;
     let scheme: Scheme = body
         .scheme
         .parse()
         .map_err(|e: custos_tss::ParamError| Failure(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let wallet = workflow::create_wallet(&api.hub, scheme).await?;
+    let wallet = workflow::create_wallet(&api.hub, scheme, &user).await?;
     Ok((StatusCode::CREATED, Json(wallet.into())))
 }
 
@@ -385,11 +370,15 @@ async fn presignatures(
               (status = 404, body = ApiError), (status = 502, body = ApiError), (status = 503, body = ApiError)))]
 async fn add_presignatures(
     State(api): State<Api>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Json(body): Json<PresignRequest>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Result<Json<PresignPool>, Failure> {
-    authorize(&api, &headers)?;
+    crate::api_authz::signed_by_admin(&api, &method, &uri, &headers, &body).await?;
+    let body: PresignRequest = serde_json::from_slice(&body)
+        .map_err(|e| Failure(StatusCode::BAD_REQUEST, format!("request body: {e}")))?;
     if !(1..=100).contains(&body.count) {
         return Err(Failure(
             StatusCode::BAD_REQUEST,

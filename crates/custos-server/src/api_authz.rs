@@ -85,6 +85,31 @@ pub(crate) async fn signed_by(
     Ok(user.to_owned())
 }
 
+/// Like [`signed_by`], for actions only an admin may take (creating keys,
+/// filling the presignature pool).
+pub(crate) async fn signed_by_admin(
+    api: &Api,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<String, Failure> {
+    let user = signed_by(api, method, uri, headers, body).await?;
+    let admin = api
+        .hub
+        .authority()
+        .governance()
+        .await
+        .is_some_and(|g| g.state().has_role(&user, custos_governance::Role::Admin));
+    if !admin {
+        return Err(Failure(
+            StatusCode::FORBIDDEN,
+            format!("forbidden: {user} is not an admin"),
+        ));
+    }
+    Ok(user)
+}
+
 fn json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Failure> {
     serde_json::from_slice(body).map_err(|e| bad(format!("request body: {e}")))
 }

@@ -243,7 +243,7 @@ async fn decide(
         initiator: record.initiator.clone(),
         roles: roles(gov, &record.initiator),
         wallet: record.wallet.clone(),
-        wallet_groups: Vec::new(),
+        wallet_groups: book.groups_of_wallet(&record.wallet),
         chain: record.chain.clone(),
         asset: record.asset.clone(),
         destination: record.destination.clone(),

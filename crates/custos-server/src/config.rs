@@ -1,5 +1,5 @@
 //! The server's configuration file (`server.json`). Nothing secret: the TLS
-//! key is a separate file, the operator token another.
+//! key is a separate file, the audit-log key another.
 
 use std::path::{Path, PathBuf};
 

@@ -19,8 +19,6 @@ pub const CERT_FILE: &str = "tls-cert.der";
 /// The server's TLS private key (file mode 0600). The server holds no key
 /// shares; this key only authenticates it to nodes.
 pub const KEY_FILE: &str = "tls-key.der";
-/// The operator token file (mode 0600).
-pub const TOKEN_FILE: &str = "operator-token";
 
 /// Why the server stopped.
 #[non_exhaustive]
@@ -51,14 +49,13 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     options.open(path)?.write_all(bytes)
 }
 
-/// Makes the server's TLS identity and operator token in `dir`; returns the
+/// Makes the server's TLS identity and audit-log key in `dir`; returns the
 /// certificate fingerprint that nodes pin.
-pub fn init(dir: &Path, token: &str) -> Result<Fingerprint, ServerError> {
+pub fn init(dir: &Path) -> Result<Fingerprint, ServerError> {
     std::fs::create_dir_all(dir)?;
     let tls = TlsIdentity::generate("custos-server")?;
     std::fs::write(dir.join(CERT_FILE), tls.cert_der())?;
     write_private(&dir.join(KEY_FILE), tls.key_der())?;
-    write_private(&dir.join(TOKEN_FILE), token.as_bytes())?;
     crate::authority::audit_key(dir, true)?;
     Ok(tls.fingerprint())
 }
@@ -111,9 +108,6 @@ pub async fn run(dir: &Path) -> Result<(), ServerError> {
             "the REST API is plain HTTP: bind it to loopback only".into(),
         ));
     }
-    let token = std::fs::read_to_string(dir.join(TOKEN_FILE))?
-        .trim()
-        .to_owned();
     let tls = TlsIdentity::from_der(
         std::fs::read(dir.join(CERT_FILE))?,
         Zeroizing::new(std::fs::read(dir.join(KEY_FILE))?),
@@ -197,7 +191,7 @@ pub async fn run(dir: &Path) -> Result<(), ServerError> {
         "server: API on http://{api_addr}, nodes on {}",
         config.node_addr
     );
-    axum::serve(api, crate::api::router(hub, token)).await?;
+    axum::serve(api, crate::api::router(hub)).await?;
     Ok(())
 }
 

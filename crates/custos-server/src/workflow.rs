@@ -74,12 +74,16 @@ pub(crate) fn agreed<T: PartialEq + Clone>(
 
 /// Creates a wallet: aux info first if this is the committee's first ECDSA
 /// key, then DKG across all members.
-pub async fn create_wallet(hub: &Hub, scheme: Scheme) -> Result<WalletRecord, FlowError> {
+pub async fn create_wallet(
+    hub: &Hub,
+    scheme: Scheme,
+    actor: &str,
+) -> Result<WalletRecord, FlowError> {
     let config = hub.config();
     let all: Vec<PartyIndex> = (0..config.members.len() as u16).collect();
     let timeout = Duration::from_millis(config.session_timeout_ms);
     hub.audit(
-        "operator",
+        actor,
         "dkg",
         serde_json::json!({ "scheme": scheme.to_string() }),
     )

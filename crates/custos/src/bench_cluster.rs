@@ -211,11 +211,40 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let result = (|| -> Result<()> {
         let client = Client::locate(&data)?;
         let (ivy, ann) = governance(&client, &data)?;
+        let admin = crate::userkey::locate(None, &data)?;
         let id = |w: serde_json::Value| w["id"].as_str().map(str::to_owned).context("wallet id");
-        let (ecdsa, first_ecdsa) = timed(|| id(client.create_wallet("ecdsa-secp256k1")?))?;
-        let (_, second_ecdsa) = timed(|| id(client.create_wallet("ecdsa-secp256k1")?))?;
-        let (ed, ed_create) = timed(|| id(client.create_wallet("ed25519")?))?;
-        let (bip, bip_create) = timed(|| id(client.create_wallet("schnorr-bip340")?))?;
+        let (ecdsa, first_ecdsa) = timed(|| {
+            id(client.signed(
+                &admin,
+                "POST",
+                "/v1/wallets",
+                &serde_json::json!({"scheme": "ecdsa-secp256k1"}),
+            )?)
+        })?;
+        let (_, second_ecdsa) = timed(|| {
+            id(client.signed(
+                &admin,
+                "POST",
+                "/v1/wallets",
+                &serde_json::json!({"scheme": "ecdsa-secp256k1"}),
+            )?)
+        })?;
+        let (ed, ed_create) = timed(|| {
+            id(client.signed(
+                &admin,
+                "POST",
+                "/v1/wallets",
+                &serde_json::json!({"scheme": "ed25519"}),
+            )?)
+        })?;
+        let (bip, bip_create) = timed(|| {
+            id(client.signed(
+                &admin,
+                "POST",
+                "/v1/wallets",
+                &serde_json::json!({"scheme": "schnorr-bip340"}),
+            )?)
+        })?;
 
         let runs = if args.quick { 5 } else { 9 };
         let mut cluster_times = Vec::new();
@@ -240,7 +269,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
         // Warm pool: fill, then sign node-hashed messages at the root key.
         let pool_size = if args.quick { 10 } else { 40 };
-        let (_, fill) = timed(|| client.presign(&ecdsa, pool_size, Some(vec![0, 1])))?;
+        let (_, fill) = timed(|| {
+            client.signed(
+                &admin,
+                "POST",
+                &format!("/v1/wallets/{ecdsa}/presignatures"),
+                &serde_json::json!({ "count": pool_size, "signers": [0, 1] }),
+            )
+        })?;
         let mut online = Vec::new();
         for _ in 0..pool_size {
             let mut m = [0u8; 48];

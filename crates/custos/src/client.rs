@@ -3,22 +3,18 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-/// Where the API is and the operator token, from `--data-dir` (written by
-/// `custos up`) or `CUSTOS_API_URL` / `CUSTOS_TOKEN`.
+/// Where the API is, from `--data-dir` (written by `custos up`) or
+/// `CUSTOS_API_URL`.
 pub struct Client {
     url: String,
-    token: Option<String>,
 }
 
 impl Client {
     pub fn locate(data_dir: &Path) -> Result<Self> {
         if let Ok(url) = std::env::var("CUSTOS_API_URL") {
-            return Ok(Self {
-                url,
-                token: std::env::var("CUSTOS_TOKEN").ok(),
-            });
+            return Ok(Self { url });
         }
         let cluster: Value = serde_json::from_str(
             &std::fs::read_to_string(data_dir.join("cluster.json")).with_context(|| {
@@ -32,18 +28,12 @@ impl Client {
             .as_str()
             .context("cluster.json has no api_url")?
             .to_owned();
-        let token = std::fs::read_to_string(data_dir.join("operator-token"))
-            .ok()
-            .map(|t| t.trim().to_owned());
-        Ok(Self { url, token })
+        Ok(Self { url })
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
-        let mut req = ureq::request(method, &format!("{}{path}", self.url))
+        let req = ureq::request(method, &format!("{}{path}", self.url))
             .timeout(std::time::Duration::from_secs(1200));
-        if let Some(t) = &self.token {
-            req = req.set("Authorization", &format!("Bearer {t}"));
-        }
         let res = match body {
             Some(b) => req.send_json(b),
             None => req.call(),
@@ -62,25 +52,12 @@ impl Client {
         }
     }
 
-    pub fn create_wallet(&self, scheme: &str) -> Result<Value> {
-        self.call("POST", "/v1/wallets", Some(json!({ "scheme": scheme })))
-    }
-
     pub fn wallets(&self) -> Result<Value> {
         self.call("GET", "/v1/wallets", None)
     }
 
     pub fn wallet(&self, id: &str) -> Result<Value> {
         self.call("GET", &format!("/v1/wallets/{id}"), None)
-    }
-
-    pub fn presign(&self, id: &str, count: u32, signers: Option<Vec<u16>>) -> Result<Value> {
-        let body = json!({ "count": count, "signers": signers });
-        self.call(
-            "POST",
-            &format!("/v1/wallets/{id}/presignatures"),
-            Some(body),
-        )
     }
 
     /// Prints each node's progress in running sessions to stderr, as it

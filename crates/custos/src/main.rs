@@ -368,7 +368,7 @@ enum NodeCommand {
 
 #[derive(Subcommand)]
 enum ServerCommand {
-    /// Create a server (multi-machine setup): TLS identity, operator token
+    /// Create a server (multi-machine setup): TLS identity, audit-log key
     /// and server.json; prints the fingerprint node operators pin.
     Init {
         /// Server directory (created).
@@ -415,6 +415,9 @@ enum WalletCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// An admin's key file (default: the demo admin of `custos up`).
+        #[arg(long)]
+        key: Option<PathBuf>,
     },
     /// List wallets.
     List {
@@ -441,6 +444,9 @@ enum WalletCommand {
         /// Signer indices, comma-separated (default: the first t connected nodes).
         #[arg(long, value_delimiter = ',')]
         signers: Option<Vec<u16>>,
+        /// An admin's key file (default: the demo admin of `custos up`).
+        #[arg(long)]
+        key: Option<PathBuf>,
     },
 }
 
@@ -707,17 +713,16 @@ fn run(cli: Cli) -> Result<()> {
             if custos_server::config::ServerConfig::path(&dir).exists() {
                 bail!("{} already holds a server", dir.display());
             }
-            let mut token = [0u8; 32];
-            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut token);
-            let fingerprint = custos_server::daemon::init(&dir, &hex::encode(token))?;
+            let fingerprint = custos_server::daemon::init(&dir)?;
             let store_url =
                 store_url.unwrap_or_else(|| format!("sqlite:{}", dir.join("server.db").display()));
             custos_server::config::ServerConfig::empty(&api_addr, &node_addr, &store_url)
                 .save(&dir)?;
             println!("server TLS fingerprint: {fingerprint}");
             eprintln!(
-                "Give it to each node operator (custos node init --server-fingerprint); operator token in {}.",
-                dir.join(custos_server::daemon::TOKEN_FILE).display()
+                "Give it to each node operator (custos node init --server-fingerprint). Before the first \
+                 start, write the governance genesis: custos governance init --server-dir {}.",
+                dir.display()
             );
             Ok(())
         }
@@ -753,11 +758,17 @@ fn run(cli: Cli) -> Result<()> {
         Command::Wallet(cmd) => {
             let c = client::Client::locate(&data_dir)?;
             match cmd {
-                WalletCommand::Create { scheme, json } => {
+                WalletCommand::Create { scheme, json, key } => {
+                    let key = userkey::locate(key, &data_dir)?;
                     let stop = std::sync::atomic::AtomicBool::new(false);
                     let created = std::thread::scope(|s| {
                         s.spawn(|| c.watch_progress(&stop));
-                        let created = c.create_wallet(&scheme);
+                        let created = c.signed(
+                            &key,
+                            "POST",
+                            "/v1/wallets",
+                            &serde_json::json!({ "scheme": scheme }),
+                        );
                         stop.store(true, std::sync::atomic::Ordering::Relaxed);
                         created
                     })?;
@@ -774,8 +785,19 @@ fn run(cli: Cli) -> Result<()> {
                     }
                 }
                 WalletCommand::Show { id, json } => client::print_wallet(&c.wallet(&id)?, json),
-                WalletCommand::Presign { id, count, signers } => {
-                    let pool = c.presign(&id, count, signers)?;
+                WalletCommand::Presign {
+                    id,
+                    count,
+                    signers,
+                    key,
+                } => {
+                    let key = userkey::locate(key, &data_dir)?;
+                    let pool = c.signed(
+                        &key,
+                        "POST",
+                        &format!("/v1/wallets/{id}/presignatures"),
+                        &serde_json::json!({ "count": count, "signers": signers }),
+                    )?;
                     println!("{} presignatures ready", pool["ready"]);
                 }
             }

@@ -50,10 +50,8 @@ pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
 pub(crate) async fn init(data: &Path, n: u16, t: u16) -> Result<()> {
     custos_tss::Committee::new(t, n).context("--nodes / --threshold")?;
     std::fs::create_dir_all(data)?;
-    let token = random_hex(32);
     let server_dir = data.join("server");
-    let server_pin = custos_server::daemon::init(&server_dir, &token)?;
-    write_private(&data.join("operator-token"), &token)?;
+    let server_pin = custos_server::daemon::init(&server_dir)?;
     // Local demo convenience: the first admin's key file and its passphrase
     // sit in the data dir. Production admins make their own keys
     // (`custos user keygen`) and the genesis with `custos governance init`.
@@ -232,10 +230,6 @@ pub async fn run(args: UpArgs) -> Result<()> {
         totp_file.display()
     );
     println!("Add users and a policy: custos governance propose --add-user ID:KEYHEX:initiator --policy policy.json (see README)");
-    println!(
-        "Operator token (wallet creation): {}",
-        data.join("operator-token").display()
-    );
     println!("Custos is ready: 1 server and {n} nodes on loopback. Stop with Ctrl-C.");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let exited = async {

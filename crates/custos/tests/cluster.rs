@@ -593,6 +593,12 @@ fn cluster_end_to_end() {
             }
         }
     }
+    // Only admins create keys.
+    let key = c.key("ivy");
+    let err = c
+        .run(&["wallet", "create", "--scheme", "ed25519", "--key", &key])
+        .unwrap_err();
+    assert!(err.contains("ivy is not an admin"), "{err}");
     // A second ECDSA key reuses the committee's aux info (no new aux session).
     let second = c
         .run(&["wallet", "create", "--scheme", "ecdsa-secp256k1", "--json"])
@@ -1090,11 +1096,9 @@ fn manual_enrolment_by_separate_operators() {
             node,
         ));
     }
-    let token = std::fs::read_to_string(d.join("server/operator-token")).unwrap();
     let url = format!("http://{api_addr}");
     let env = [
         ("CUSTOS_API_URL", url.as_str()),
-        ("CUSTOS_TOKEN", token.trim()),
         ("CUSTOS_KEY_PASSPHRASE", USER_KEY_PASSPHRASE),
     ];
     let start = Instant::now();
@@ -1110,7 +1114,19 @@ fn manual_enrolment_by_separate_operators() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let (ok, out, err) = custos_env(&["wallet", "create", "--scheme", "ed25519", "--json"], &env);
+    // Keys are created by an admin's signed call.
+    let (ok, out, err) = custos_env(
+        &[
+            "wallet",
+            "create",
+            "--scheme",
+            "ed25519",
+            "--json",
+            "--key",
+            &path("alice.key"),
+        ],
+        &env,
+    );
     assert!(ok, "{err}");
     let wallet: Value = serde_json::from_str(out.trim()).unwrap();
     let sign = || {
