@@ -352,6 +352,15 @@ impl State {
         Ok(())
     }
 
+    /// The names of `id`'s roles (none for an unknown user), as policies
+    /// name them.
+    pub fn role_names(&self, id: &str) -> Vec<String> {
+        self.users
+            .get(id)
+            .map(|u| u.roles.iter().map(|r| r.name().to_owned()).collect())
+            .unwrap_or_default()
+    }
+
     /// Whether `id` holds `role`.
     pub fn has_role(&self, id: &str, role: Role) -> bool {
         self.users.get(id).is_some_and(|u| u.roles.contains(&role))

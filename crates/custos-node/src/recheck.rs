@@ -5,7 +5,7 @@
 //! not have the keys to forge.
 
 use custos_governance::{approval_message, initiate_message, GovError, Governance, Role};
-use custos_policy::{AddressBook, Approver, Policy, PolicyError, Spent, Transfer};
+use custos_policy::{Approver, PolicyError, Spent, Transfer};
 use custos_wire::authz::{Authorization, SigningRecord, SigningRequest};
 
 /// How far the server's stated time may be from the node's clock.
@@ -73,9 +73,6 @@ pub enum Refusal {
         /// The matching rule.
         rule: String,
     },
-    /// The policy document in the governance chain does not decode.
-    #[error("policy document: {0}")]
-    PolicyDocument(String),
     /// The policy denies the request or its approvals are short.
     #[error("policy: {0}")]
     Policy(#[from] PolicyError),
@@ -85,31 +82,6 @@ pub enum Refusal {
     /// The intent does not decode or build.
     #[error("intent: {0}")]
     Intent(String),
-}
-
-/// The policy and address book at the head (none: default deny).
-fn documents(gov: &Governance) -> Result<(Policy, AddressBook), Refusal> {
-    let state = gov.state();
-    let policy = match &state.policy {
-        Some(bytes) => serde_json::from_slice::<Policy>(bytes)
-            .map_err(|e| Refusal::PolicyDocument(e.to_string()))?,
-        None => Policy { rules: Vec::new() },
-    };
-    policy.validate()?;
-    let book = match &state.address_book {
-        Some(bytes) => serde_json::from_slice::<AddressBook>(bytes)
-            .map_err(|e| Refusal::PolicyDocument(e.to_string()))?,
-        None => AddressBook::default(),
-    };
-    Ok((policy, book))
-}
-
-fn role_names(gov: &Governance, user: &str) -> Vec<String> {
-    gov.state()
-        .users
-        .get(user)
-        .map(|u| u.roles.iter().map(|r| r.name().to_owned()).collect())
-        .unwrap_or_default()
 }
 
 /// Decides whether this node may sign `request` as authorised by `auth`:
@@ -163,7 +135,7 @@ pub fn check_request(
             .map_err(Refusal::Approval)?;
         approvers.push(Approver {
             user: user.clone(),
-            roles: role_names(gov, user),
+            roles: gov.state().role_names(user),
         });
     }
     let record = request
@@ -177,14 +149,16 @@ pub fn check_request(
     {
         return Err(Refusal::NotLogged(record.request_id));
     }
-    let (policy, book) = documents(gov)?;
+    let state = gov.state();
+    let (policy, book) =
+        custos_policy::from_documents(state.policy.as_deref(), state.address_book.as_deref())?;
     let amount: u128 = record
         .amount
         .parse()
         .map_err(|_| Refusal::Intent("amount".into()))?;
     let transfer = Transfer {
         initiator: auth.initiator.clone(),
-        roles: role_names(gov, &auth.initiator),
+        roles: gov.state().role_names(&auth.initiator),
         wallet: record.wallet.clone(),
         wallet_groups: book.groups_of_wallet(&record.wallet),
         chain: record.chain.clone(),

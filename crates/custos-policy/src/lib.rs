@@ -220,6 +220,14 @@ pub enum PolicyError {
         /// What is wrong.
         reason: String,
     },
+    /// A policy or address-book document does not decode.
+    #[error("{what} document: {reason}")]
+    Document {
+        /// `policy` or `address book`.
+        what: &'static str,
+        /// The decoder's message.
+        reason: String,
+    },
     /// The decision does not permit signing.
     #[error("{0}")]
     Denied(&'static str),
@@ -388,6 +396,33 @@ fn rule_matches(
         }
     }
     Ok(true)
+}
+
+/// The policy and address book as the governance chain stores them (JSON;
+/// absent: no rules, so everything is denied, and an empty book), decoded
+/// and validated the same way by every node and the server.
+pub fn from_documents(
+    policy: Option<&[u8]>,
+    book: Option<&[u8]>,
+) -> Result<(Policy, AddressBook), PolicyError> {
+    let policy = match policy {
+        Some(bytes) => {
+            serde_json::from_slice::<Policy>(bytes).map_err(|e| PolicyError::Document {
+                what: "policy",
+                reason: e.to_string(),
+            })?
+        }
+        None => Policy { rules: Vec::new() },
+    };
+    policy.validate()?;
+    let book = match book {
+        Some(bytes) => serde_json::from_slice(bytes).map_err(|e| PolicyError::Document {
+            what: "address book",
+            reason: e.to_string(),
+        })?,
+        None => AddressBook::default(),
+    };
+    Ok((policy, book))
 }
 
 /// The first rule whose every condition holds decides; none: deny.

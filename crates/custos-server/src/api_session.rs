@@ -76,12 +76,7 @@ async fn roles(api: &Api, user: &str) -> Vec<String> {
         .authority()
         .governance()
         .await
-        .and_then(|g| {
-            g.state()
-                .users
-                .get(user)
-                .map(|u| u.roles.iter().map(|r| r.name().to_owned()).collect())
-        })
+        .map(|g| g.state().role_names(user))
         .unwrap_or_default()
 }
 

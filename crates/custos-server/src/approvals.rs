@@ -10,7 +10,7 @@ use std::time::Duration;
 use custos_chains::intent::BitcoinNetwork;
 use custos_chains::intent::TransferIntent;
 use custos_governance::{approval_message, initiate_message, Governance, Role};
-use custos_policy::{Action, AddressBook, Approver, Decision, Policy, Spent, Transfer};
+use custos_policy::{Action, Approver, Decision, Spent, Transfer};
 use custos_tss::PartyIndex;
 use custos_wire::authz::{
     Authorization, MessageRequest, SigningRecord, SigningRequest, SIGN_ACTION,
@@ -150,29 +150,6 @@ async fn governance(hub: &Hub) -> Result<Governance, FlowError> {
     })
 }
 
-fn documents(gov: &Governance) -> Result<(Policy, AddressBook), FlowError> {
-    let s = gov.state();
-    let policy = match &s.policy {
-        Some(b) => serde_json::from_slice(b)
-            .map_err(|e| FlowError::Invalid(format!("policy document: {e}")))?,
-        None => Policy { rules: Vec::new() },
-    };
-    let book = match &s.address_book {
-        Some(b) => serde_json::from_slice(b)
-            .map_err(|e| FlowError::Invalid(format!("address book: {e}")))?,
-        None => AddressBook::default(),
-    };
-    Ok((policy, book))
-}
-
-fn roles(gov: &Governance, user: &str) -> Vec<String> {
-    gov.state()
-        .users
-        .get(user)
-        .map(|u| u.roles.iter().map(|r| r.name().to_owned()).collect())
-        .unwrap_or_default()
-}
-
 async fn load(hub: &Hub, id: &str) -> Result<(Vec<u8>, RequestView), FlowError> {
     let body = hub
         .store()
@@ -238,10 +215,13 @@ async fn decide(
     gov: &Governance,
     record: &SigningRecord,
 ) -> Result<(Decision, Option<String>), FlowError> {
-    let (policy, book) = documents(gov)?;
+    let s = gov.state();
+    let (policy, book) =
+        custos_policy::from_documents(s.policy.as_deref(), s.address_book.as_deref())
+            .map_err(|e| FlowError::Invalid(e.to_string()))?;
     let transfer = Transfer {
         initiator: record.initiator.clone(),
-        roles: roles(gov, &record.initiator),
+        roles: gov.state().role_names(&record.initiator),
         wallet: record.wallet.clone(),
         wallet_groups: book.groups_of_wallet(&record.wallet),
         chain: record.chain.clone(),
@@ -395,7 +375,7 @@ pub async fn approve(
     let (decision, _) = decide(hub, &gov, &record).await?;
     let me = Approver {
         user: user.to_owned(),
-        roles: roles(&gov, user),
+        roles: gov.state().role_names(user),
     };
     if !crate::fault_is("accept") {
         if user == view.record.initiator {
@@ -426,7 +406,7 @@ pub async fn approve(
         .iter()
         .map(|a| Approver {
             user: a.user.clone(),
-            roles: roles(&gov, &a.user),
+            roles: gov.state().role_names(&a.user),
         })
         .collect();
     // Test builds: a lying server dispatches short of the quorum, or counts

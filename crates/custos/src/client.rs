@@ -38,6 +38,11 @@ impl Client {
             Some(b) => req.send_json(b),
             None => req.call(),
         };
+        self.response(res)
+    }
+
+    /// The JSON body, or the server's error message.
+    fn response(&self, res: Result<ureq::Response, ureq::Error>) -> Result<Value> {
         match res {
             Ok(r) => Ok(r.into_json()?),
             Err(ureq::Error::Status(code, r)) => {
@@ -146,18 +151,7 @@ impl Client {
             .set("x-custos-timestamp", &timestamp.to_string())
             .set("x-custos-nonce", &nonce)
             .set("x-custos-signature", &hex::encode(key.sign(&message)));
-        match req.send_bytes(&bytes) {
-            Ok(r) => Ok(r.into_json()?),
-            Err(ureq::Error::Status(code, r)) => {
-                let msg = r
-                    .into_json::<Value>()
-                    .ok()
-                    .and_then(|v| v["error"].as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                bail!("server refused ({code}): {msg}")
-            }
-            Err(e) => bail!("cannot reach the server at {}: {e}", self.url),
-        }
+        self.response(req.send_bytes(&bytes))
     }
 
     pub fn health(&self) -> Result<Value> {
