@@ -278,6 +278,10 @@ pub fn router(hub: Arc<Hub>) -> Router {
             "/v1/wallets/{id}/presignatures",
             get(presignatures).post(add_presignatures),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::api_read::gate,
+        ))
         .with_state(state)
 }
 

@@ -2,8 +2,9 @@
 
 use std::str::FromStr;
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::Json;
 use custos_chains::address::AddressKind;
 use custos_chains::intent::{
@@ -227,8 +228,16 @@ pub struct PreparedTransfer {
 pub(crate) async fn prepare(
     State(api): State<Api>,
     Path(id): Path<String>,
-    Json(body): Json<TransferRequest>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Result<Json<PreparedTransfer>, Failure> {
+    // Like a read: it shows wallet addresses and balances' destinations.
+    let user = crate::api_authz::signed_by(&api, &method, &uri, &headers, &body).await?;
+    crate::api_read::may_read(&api, &user, uri.path()).await?;
+    let body: TransferRequest =
+        serde_json::from_slice(&body).map_err(|e| bad(format!("request body: {e}")))?;
     let chain = intent(&body, &api.hub.config().tokens)?;
     let intent = transfers::prepare(&api.hub, &id, body.index.unwrap_or(0), chain).await?;
     Ok(Json(PreparedTransfer {

@@ -203,24 +203,30 @@ pub(crate) async fn session(
     State(api): State<Api>,
     headers: HeaderMap,
 ) -> Result<Json<SessionView>, Failure> {
-    let token = headers
-        .get("x-custos-session")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| hex::decode(t).ok())
-        .ok_or_else(|| unauthorized("session token required"))?;
-    let key: [u8; 32] = Sha256::digest(&token).into();
-    let mut sessions = api.hub.authority().sessions.0.lock().await;
-    let t = now();
-    sessions.retain(|_, (_, exp)| *exp > t);
-    let (user, expires_at) = sessions
-        .get(&key)
-        .cloned()
-        .ok_or_else(|| unauthorized("no such session (expired or logged out)"))?;
-    drop(sessions);
+    let (user, expires_at) = session_user(&api, &headers).await?;
     Ok(Json(SessionView {
         token: None,
         roles: roles(&api, &user).await,
         user,
         expires_at,
     }))
+}
+
+/// The user and expiry of the live session whose token is in the
+/// `x-custos-session` header.
+pub(crate) async fn session_user(api: &Api, headers: &HeaderMap) -> Result<(String, i64), Failure> {
+    let token = headers
+        .get("x-custos-session")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| hex::decode(t).ok())
+        .ok_or_else(|| unauthorized("session token required"))?;
+    // Looked up by hash: the server keeps no usable token.
+    let key: [u8; 32] = Sha256::digest(&token).into();
+    let mut sessions = api.hub.authority().sessions.0.lock().await;
+    let t = now();
+    sessions.retain(|_, (_, exp)| *exp > t);
+    sessions
+        .get(&key)
+        .cloned()
+        .ok_or_else(|| unauthorized("no such session (expired or logged out)"))
 }

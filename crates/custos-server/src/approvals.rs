@@ -523,8 +523,10 @@ async fn run(
             .collect::<Result<_, FlowError>>()?,
         time: now(),
     };
-    // Log before sign: the entry, then a checkpoint every connected node
-    // co-signs after reading it (their velocity ledgers stay complete).
+    // Log before sign: the entry, then a checkpoint the connected nodes
+    // co-sign after reading it (their velocity ledgers stay complete; one
+    // that misses a round reads the entries in the next).
+    let mut signers = view.signers.clone();
     #[allow(unused_mut)]
     let mut log = true;
     #[cfg(feature = "fault-injection")]
@@ -546,7 +548,14 @@ async fn run(
             .await
             .map_err(|e| FlowError::Audit(e.to_string()))?;
         let up = crate::workflow::connected(hub).await;
-        hub.checkpoint(&up, timeout).await?;
+        let required = signers.clone().unwrap_or_default();
+        let (_, witnessed) = hub.checkpoint(&up, &required, timeout).await?;
+        // Unnamed signers come from the nodes that witnessed the entry: the
+        // others would refuse it as not covered by their checkpoint.
+        if signers.is_none() {
+            let t = usize::from(hub.config().threshold);
+            signers = Some(witnessed.into_iter().take(t).collect());
+        }
     }
     let ctx = AuthContext {
         request_id: request.request_id(),
@@ -560,11 +569,10 @@ async fn run(
                 SigningRequest::Transfer(t) => t,
                 _ => intent,
             };
-            transfer(hub, view, intent, w, ctx, timeout).await
+            transfer(hub, signers, intent, w, ctx, timeout).await
         }
         SigningRequest::Message(m) => {
-            let s = crate::workflow::sign(hub, &w.id, message_spec(m, view.signers.clone()), &ctx)
-                .await?;
+            let s = crate::workflow::sign(hub, &w.id, message_spec(m, signers), &ctx).await?;
             Ok(SignedView {
                 scheme: Some(s.scheme.to_string()),
                 public_key: Some(s.public_key),
@@ -577,13 +585,7 @@ async fn run(
         SigningRequest::Psbt(p) => {
             let network: BitcoinNetwork = p.network.parse()?;
             let s = crate::transfers::sign_psbt(
-                hub,
-                &w.id,
-                network,
-                &p.network,
-                &p.psbt,
-                view.signers.clone(),
-                &ctx,
+                hub, &w.id, network, &p.network, &p.psbt, signers, &ctx,
             )
             .await?;
             Ok(SignedView {
@@ -602,14 +604,14 @@ fn prevouts(p: &[(Vec<u8>, u64)]) -> Vec<(String, u64)> {
 
 async fn transfer(
     hub: &Hub,
-    view: &RequestView,
+    signers: Option<Vec<PartyIndex>>,
     intent: &TransferIntent,
     w: &crate::store::WalletRecord,
     ctx: AuthContext,
     timeout: Duration,
 ) -> Result<SignedView, FlowError> {
     let unsigned = custos_chains::build(intent, &account_key(w, intent.account)?)?;
-    let signers = choose_signers(hub, view.signers.clone()).await?;
+    let signers = choose_signers(hub, signers).await?;
     #[allow(unused_mut)]
     let mut payloads: Vec<Vec<u8>> = unsigned
         .payloads

@@ -5,7 +5,7 @@
 //! checks that a node only relays frames in its own name and only into
 //! sessions it takes part in.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +24,9 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use crate::authority::{Authority, AuthorityError};
 use crate::config::ServerConfig;
 use crate::store::{SessionKind, SessionRecord, State, Store};
+
+/// How long a checkpoint round waits for the remaining nodes once it holds.
+const WITNESS_GRACE: Duration = Duration::from_secs(1);
 
 /// Why a job failed.
 #[non_exhaustive]
@@ -187,18 +190,23 @@ impl Hub {
     }
 
     /// Has the current audit checkpoint co-signed by the `parties` (each
-    /// reads the entries it has not seen); records and returns it. Fails
-    /// if any of them refuses or does not answer in `timeout`.
+    /// reads the entries it has not seen); records and returns it with the
+    /// parties that co-signed, in index order. It holds once `t` co-signed
+    /// and every one of `required` did (the signers named for the request
+    /// about to be signed): a node that stalls or refuses must not stop a
+    /// committee that can sign without it, and it catches up next round.
     pub async fn checkpoint(
         &self,
         parties: &[PartyIndex],
+        required: &[PartyIndex],
         timeout: Duration,
-    ) -> Result<SignedCheckpoint, HubError> {
+    ) -> Result<(SignedCheckpoint, Vec<PartyIndex>), HubError> {
         // Concurrent signings wait here; the round after a wait covers their
         // entries too.
         let _round = self.checkpointing.lock().await;
         let (checkpoint, server) = self.authority.checkpoint().await;
-        let mut waits = Vec::new();
+        let mut pending = tokio::task::JoinSet::new();
+        let mut waiting = BTreeMap::new();
         for &p in parties {
             let Some(key) = self.config.members.get(usize::from(p)).copied() else {
                 return Err(HubError::Unavailable(format!("party {p}")));
@@ -207,24 +215,7 @@ impl Hub {
             let Some(tx) = tx else {
                 return Err(HubError::Unavailable(self.config.node_name(&key)));
             };
-            let from = self.authority.witnessed(&key).await;
-            let mut entries = Vec::new();
-            let mut next = from;
-            while next < checkpoint.size {
-                let batch = self
-                    .store
-                    .audit_entries(next, (checkpoint.size - next).min(1024))
-                    .await?;
-                if batch.is_empty() {
-                    break;
-                }
-                for body in batch {
-                    let e: SignedEntry = postcard::from_bytes(&body)
-                        .map_err(|_| HubError::Disagree("stored audit entry does not decode"))?;
-                    entries.push(e);
-                    next += 1;
-                }
-            }
+            let entries = self.unwitnessed(&key, checkpoint.size).await?;
             let (done_tx, done_rx) = oneshot::channel();
             self.witness_waiters
                 .lock()
@@ -236,19 +227,38 @@ impl Hub {
                 server_signature: server.clone(),
             };
             let _ = tx.send(ServerMessage::Witness(Box::new(req))).await;
-            waits.push((key, done_rx));
+            waiting.insert(p, key);
+            pending.spawn(async move { (p, done_rx.await) });
         }
         let mut signed = SignedCheckpoint {
             checkpoint,
             server,
             cosignatures: Vec::new(),
         };
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut failure = None;
-        for (key, rx) in waits {
+        let t = usize::from(self.config.threshold);
+        let mut cosigners = BTreeSet::new();
+        let mut failures = BTreeMap::new();
+        let mut deadline = tokio::time::Instant::now() + timeout;
+        let mut enough = false;
+        loop {
+            if !enough && cosigners.len() >= t && required.iter().all(|p| cosigners.contains(p)) {
+                // The rest answer in milliseconds when healthy; a short
+                // grace keeps their ledgers current without waiting out
+                // a stalled node.
+                enough = true;
+                deadline = deadline.min(tokio::time::Instant::now() + WITNESS_GRACE);
+            }
+            let (p, answer) = match tokio::time::timeout_at(deadline, pending.join_next()).await {
+                Ok(Some(Ok(done))) => done,
+                Ok(Some(Err(_))) => continue,
+                Ok(None) | Err(_) => break,
+            };
+            let Some(key) = waiting.remove(&p) else {
+                continue;
+            };
             let name = self.config.node_name(&key);
-            match tokio::time::timeout_at(deadline, rx).await {
-                Ok(Ok(Ok((witness, sig)))) => {
+            let error = match answer {
+                Ok(Ok((witness, sig))) => {
                     self.authority
                         .note_witnessed(self.store.as_ref(), &key, checkpoint.size, now())
                         .await
@@ -257,50 +267,97 @@ impl Hub {
                         .is_ok_and(|vk| checkpoint.verify(&vk, &sig));
                     if valid {
                         signed.cosignatures.push((witness, sig));
-                    } else {
-                        failure.get_or_insert(HubError::Failed {
-                            node: name,
-                            error: "co-signature does not verify".into(),
-                            blame: String::new(),
-                        });
+                        cosigners.insert(p);
+                        continue;
                     }
+                    "co-signature does not verify".to_owned()
                 }
-                Ok(Ok(Err(error))) => {
-                    failure.get_or_insert(HubError::Failed {
-                        node: name,
-                        error: format!("refused to co-sign audit checkpoint: {error}"),
-                        blame: String::new(),
-                    });
-                }
-                Ok(Err(_)) | Err(_) => {
-                    self.witness_waiters
-                        .lock()
-                        .await
-                        .remove(&(key, checkpoint.size));
-                    failure.get_or_insert(HubError::Timeout {
-                        after: timeout,
-                        waiting_for: name,
-                    });
-                }
-            }
+                Ok(Err(error)) => format!("refused to co-sign audit checkpoint: {error}"),
+                Err(_) => "disconnected before co-signing the audit checkpoint".to_owned(),
+            };
+            failures.insert(
+                p,
+                HubError::Failed {
+                    node: name,
+                    error,
+                    blame: String::new(),
+                },
+            );
+        }
+        for (p, key) in waiting {
+            self.witness_waiters
+                .lock()
+                .await
+                .remove(&(key, checkpoint.size));
+            failures.insert(
+                p,
+                HubError::Timeout {
+                    after: timeout,
+                    waiting_for: self.config.node_name(&key),
+                },
+            );
         }
         // A checkpoint counts once a threshold of nodes witnessed it (the
         // quorum auditors verify against); fewer are not recorded.
-        let t = usize::from(self.config.threshold);
-        if signed.cosignatures.len() >= t {
+        if cosigners.len() >= t {
             self.authority
                 .record_checkpoint(self.store.as_ref(), &signed, now())
                 .await
                 .map_err(|e| HubError::Audit(e.to_string()))?;
         }
-        match failure {
-            Some(e) => Err(e),
-            None if signed.cosignatures.len() < t => Err(HubError::Unavailable(format!(
-                "only {} of the {t} required nodes co-signed the audit checkpoint",
-                signed.cosignatures.len()
-            ))),
-            None => Ok(signed),
+        if let Some(p) = required.iter().find(|p| !cosigners.contains(p)) {
+            // Not among `parties`: it is not connected.
+            return Err(failures.remove(p).unwrap_or_else(|| {
+                let name = self
+                    .config
+                    .members
+                    .get(usize::from(*p))
+                    .map_or_else(|| format!("party {p}"), |key| self.config.node_name(key));
+                HubError::Unavailable(name)
+            }));
         }
+        if cosigners.len() < t {
+            return Err(failures.into_values().next().unwrap_or_else(|| {
+                HubError::Unavailable(format!(
+                    "only {} of the {t} required nodes co-signed the audit checkpoint",
+                    cosigners.len()
+                ))
+            }));
+        }
+        for e in failures.values() {
+            eprintln!(
+                "server: audit checkpoint of size {} holds without: {e}",
+                checkpoint.size
+            );
+        }
+        Ok((signed, cosigners.into_iter().collect()))
+    }
+
+    /// The stored entries below `size` that the node with `key` has not
+    /// witnessed yet.
+    async fn unwitnessed(
+        &self,
+        key: &NodePublicKey,
+        size: u64,
+    ) -> Result<Vec<SignedEntry>, HubError> {
+        let mut entries = Vec::new();
+        let mut next = self.authority.witnessed(key).await;
+        while next < size {
+            let batch = self
+                .store
+                .audit_entries(next, (size - next).min(1024))
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            for body in batch {
+                let e: SignedEntry = postcard::from_bytes(&body)
+                    .map_err(|_| HubError::Disagree("stored audit entry does not decode"))?;
+                entries.push(e);
+                next += 1;
+            }
+        }
+        Ok(entries)
     }
 
     /// Whether the node with this key is connected.

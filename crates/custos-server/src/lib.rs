@@ -19,6 +19,7 @@
 pub mod api;
 mod api_authz;
 pub mod api_chains;
+mod api_read;
 mod api_session;
 pub mod approvals;
 pub mod authority;

@@ -6,15 +6,66 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 /// Where the API is, from `--data-dir` (written by `custos up`) or
-/// `CUSTOS_API_URL`.
+/// `CUSTOS_API_URL`, and who reads through it.
 pub struct Client {
     url: String,
+    data_dir: PathBuf,
+    /// Resolved at the first read, so commands that never read unlock no key.
+    reader: std::sync::OnceLock<std::result::Result<Reader, String>>,
+}
+
+/// Reads need a user (the server answers no anonymous `GET`).
+enum Reader {
+    /// A session opened with `custos login` (a signed call plus a TOTP code).
+    Session(String),
+    /// Each read signed with this key (the demo admin of `custos up`).
+    Key(Box<crate::userkey::UserKey>),
+}
+
+/// Where `custos login` keeps its session token (owner-only file).
+pub const SESSION_FILE: &str = "session.json";
+
+/// Saves a session from `/v1/login` for later reads (readable by its owner
+/// only: the token is a bearer credential). Returns the file's path.
+pub fn save_session(data_dir: &Path, session: &Value) -> Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let saved = serde_json::json!({
+        "user": session["user"],
+        "token": session["token"].as_str().context("the server returned no session token")?,
+        "expires_at": session["expires_at"],
+    });
+    let path = data_dir.join(SESSION_FILE);
+    std::fs::create_dir_all(data_dir)?;
+    let _ = std::fs::remove_file(&path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("write {}", path.display()))?;
+    f.write_all(saved.to_string().as_bytes())?;
+    Ok(path)
+}
+
+/// The token of the unexpired session saved in `data_dir`, if any.
+fn saved_session(data_dir: &Path) -> Option<String> {
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(data_dir.join(SESSION_FILE)).ok()?).ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs() as i64;
+    if saved["expires_at"].as_i64()? <= now {
+        return None;
+    }
+    saved["token"].as_str().map(str::to_owned)
 }
 
 impl Client {
     pub fn locate(data_dir: &Path) -> Result<Self> {
         if let Ok(url) = std::env::var("CUSTOS_API_URL") {
-            return Ok(Self { url });
+            return Ok(Self::new(url, data_dir));
         }
         let cluster: Value = serde_json::from_str(
             &std::fs::read_to_string(data_dir.join("cluster.json")).with_context(|| {
@@ -28,17 +79,50 @@ impl Client {
             .as_str()
             .context("cluster.json has no api_url")?
             .to_owned();
-        Ok(Self { url })
+        Ok(Self::new(url, data_dir))
     }
 
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
-        let req = ureq::request(method, &format!("{}{path}", self.url))
-            .timeout(std::time::Duration::from_secs(1200));
-        let res = match body {
-            Some(b) => req.send_json(b),
-            None => req.call(),
-        };
-        self.response(res)
+    fn new(url: String, data_dir: &Path) -> Self {
+        Self {
+            url,
+            data_dir: data_dir.to_owned(),
+            reader: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Reads signed with `key` (a command run as a user reads as them).
+    pub fn read_as(self, key: &crate::userkey::UserKey) -> Self {
+        let _ = self.reader.set(Ok(Reader::Key(Box::new(key.clone()))));
+        self
+    }
+
+    /// The saved session, else the demo admin's key.
+    fn reader(&self) -> Result<&Reader> {
+        let found = self.reader.get_or_init(|| {
+            if let Some(token) = saved_session(&self.data_dir) {
+                return Ok(Reader::Session(token));
+            }
+            crate::userkey::locate(None, &self.data_dir)
+                .map(|k| Reader::Key(Box::new(k)))
+                .map_err(|_| {
+                    "reads need a user: log in first (custos login --key FILE --code CODE)"
+                        .to_owned()
+                })
+        });
+        found.as_ref().map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// A read as the session's or the default key's user.
+    fn read(&self, path: &str) -> Result<Value> {
+        match self.reader()? {
+            Reader::Session(token) => self.response(
+                ureq::get(&format!("{}{path}", self.url))
+                    .timeout(std::time::Duration::from_secs(60))
+                    .set("x-custos-session", token)
+                    .call(),
+            ),
+            Reader::Key(key) => self.signed_bytes(key, "GET", path, b""),
+        }
     }
 
     /// The JSON body, or the server's error message.
@@ -58,11 +142,11 @@ impl Client {
     }
 
     pub fn wallets(&self) -> Result<Value> {
-        self.call("GET", "/v1/wallets", None)
+        self.read("/v1/wallets")
     }
 
     pub fn wallet(&self, id: &str) -> Result<Value> {
-        self.call("GET", &format!("/v1/wallets/{id}"), None)
+        self.read(&format!("/v1/wallets/{id}"))
     }
 
     /// Prints each node's progress in running sessions to stderr, as it
@@ -72,7 +156,7 @@ impl Client {
         use std::collections::BTreeMap;
         let mut shown: BTreeMap<String, String> = BTreeMap::new();
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            if let Ok(Value::Array(sessions)) = self.call("GET", "/v1/sessions/running", None) {
+            if let Ok(Value::Array(sessions)) = self.read("/v1/sessions/running") {
                 for s in &sessions {
                     let kind = s["kind"].as_str().unwrap_or_default();
                     for n in s["nodes"].as_array().into_iter().flatten() {
@@ -107,15 +191,17 @@ impl Client {
                 q.push_str(&format!("&{k}={v}"));
             }
         }
-        self.call("GET", &format!("/v1/wallets/{id}/address?{q}"), None)
+        self.read(&format!("/v1/wallets/{id}/address?{q}"))
     }
 
+    /// A read as the saved session's user, else the demo admin.
     pub fn get(&self, path: &str) -> Result<Value> {
-        self.call("GET", path, None)
+        self.read(path)
     }
 
-    pub fn post(&self, path: &str, body: Value) -> Result<Value> {
-        self.call("POST", path, Some(body))
+    /// A read signed with `key` (commands that act as a user read as them).
+    pub fn get_as(&self, key: &crate::userkey::UserKey, path: &str) -> Result<Value> {
+        self.signed_bytes(key, "GET", path, b"")
     }
 
     /// A call signed with the user's key: method, path, body hash,
@@ -127,9 +213,18 @@ impl Client {
         path: &str,
         body: &Value,
     ) -> Result<Value> {
+        self.signed_bytes(key, method, path, &serde_json::to_vec(body)?)
+    }
+
+    fn signed_bytes(
+        &self,
+        key: &crate::userkey::UserKey,
+        method: &str,
+        path: &str,
+        bytes: &[u8],
+    ) -> Result<Value> {
         use rand::RngCore;
         use sha2::Digest;
-        let bytes = serde_json::to_vec(body)?;
         let mut nonce = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let nonce = hex::encode(nonce);
@@ -139,7 +234,7 @@ impl Client {
         let message = custos_governance::auth::RequestSignature {
             method,
             path,
-            body_sha256: sha2::Sha256::digest(&bytes).into(),
+            body_sha256: sha2::Sha256::digest(bytes).into(),
             timestamp,
             nonce: &nonce,
         }
@@ -151,11 +246,16 @@ impl Client {
             .set("x-custos-timestamp", &timestamp.to_string())
             .set("x-custos-nonce", &nonce)
             .set("x-custos-signature", &hex::encode(key.sign(&message)));
-        self.response(req.send_bytes(&bytes))
+        self.response(req.send_bytes(bytes))
     }
 
+    /// Public: which nodes are connected.
     pub fn health(&self) -> Result<Value> {
-        self.call("GET", "/v1/health", None)
+        self.response(
+            ureq::get(&format!("{}/v1/health", self.url))
+                .timeout(std::time::Duration::from_secs(60))
+                .call(),
+        )
     }
 }
 

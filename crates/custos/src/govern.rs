@@ -31,9 +31,11 @@ fn now() -> i64 {
 /// Prepares the intent at the server, checks it is exactly what `request`
 /// asks for, signs its hash and submits it.
 pub fn transfer(c: &Client, key: &UserKey, wallet: &str, request: Value) -> Result<Value> {
-    let prepared = c.post(
+    let prepared = c.signed(
+        key,
+        "POST",
         &format!("/v1/wallets/{wallet}/transfers/prepare"),
-        request.clone(),
+        &request,
     )?;
     let bytes = hex::decode(prepared["intent"].as_str().context("prepared intent")?)?;
     let intent = TransferIntent::from_bytes(&bytes)?;
@@ -103,8 +105,8 @@ fn request_id() -> [u8; 16] {
     id
 }
 
-fn key_id(c: &Client, wallet: &str) -> Result<String> {
-    Ok(c.wallet(wallet)?["key_id"]
+fn key_id(c: &Client, key: &UserKey, wallet: &str) -> Result<String> {
+    Ok(c.get_as(key, &format!("/v1/wallets/{wallet}"))?["key_id"]
         .as_str()
         .context("wallet has no key id")?
         .to_owned())
@@ -123,7 +125,7 @@ pub fn sign_message(
     let request = SigningRequest::Message(MessageRequest {
         request_id: request_id(),
         wallet: wallet.to_owned(),
-        key_id: key_id(c, wallet)?,
+        key_id: key_id(c, key, wallet)?,
         path: path.to_owned(),
         message,
         sha256,
@@ -143,7 +145,7 @@ pub fn sign_psbt(
     let request = SigningRequest::Psbt(PsbtRequest {
         request_id: request_id(),
         wallet: wallet.to_owned(),
-        key_id: key_id(c, wallet)?,
+        key_id: key_id(c, key, wallet)?,
         network: network.to_owned(),
         psbt,
     });
@@ -152,7 +154,7 @@ pub fn sign_psbt(
 
 /// Approves request `id` under the current governance head.
 pub fn approve(c: &Client, key: &UserKey, id: &str) -> Result<Value> {
-    let r = c.get(&format!("/v1/requests/{id}"))?;
+    let r = c.get_as(key, &format!("/v1/requests/{id}"))?;
     let bytes = hex::decode(r["request"].as_str().context("request")?)?;
     let request = SigningRequest::from_bytes(&bytes)?;
     let hash = request.hash()?;
@@ -170,7 +172,7 @@ pub fn approve(c: &Client, key: &UserKey, id: &str) -> Result<Value> {
         record.destination,
         record.initiator
     );
-    let head = hash32(&c.get("/v1/governance")?["head"], "governance head")?;
+    let head = hash32(&c.get_as(key, "/v1/governance")?["head"], "governance head")?;
     let body = json!({ "signature": hex::encode(key.sign(&approval_message(&hash, &head))) });
     c.signed(key, "POST", &format!("/v1/requests/{id}/approve"), &body)
 }
@@ -303,7 +305,7 @@ impl Changes {
 
 /// Proposes `changes` on top of the current head, signed by `key`.
 pub fn propose(c: &Client, key: &UserKey, changes: &Changes) -> Result<Value> {
-    let g = c.get("/v1/governance")?;
+    let g = c.get_as(key, "/v1/governance")?;
     let proposal = Proposal {
         height: g["height"].as_u64().context("height")? + 1,
         prev: hash32(&g["head"], "head")?,
@@ -320,7 +322,7 @@ pub fn propose(c: &Client, key: &UserKey, changes: &Changes) -> Result<Value> {
 
 /// Adds `key`'s signature to pending proposal `id` after showing it.
 pub fn approve_proposal(c: &Client, key: &UserKey, id: &str) -> Result<Value> {
-    let list = c.get("/v1/governance/proposals")?;
+    let list = c.get_as(key, "/v1/governance/proposals")?;
     let p = list
         .as_array()
         .into_iter()

@@ -104,7 +104,8 @@ enum Command {
     Psbt(PsbtCommand),
     /// Run every scheme in-process (2-of-3 and 3-of-5) and print timings and message sizes.
     Bench(BenchArgs),
-    /// Open an API session (for the web console): your key plus a TOTP code.
+    /// Open an API session with your key plus a TOTP code; later reads
+    /// (lists, exports) use it.
     Login {
         /// Current TOTP code.
         #[arg(long)]
@@ -760,6 +761,7 @@ fn run(cli: Cli) -> Result<()> {
             match cmd {
                 WalletCommand::Create { scheme, json, key } => {
                     let key = userkey::locate(key, &data_dir)?;
+                    let c = c.read_as(&key);
                     let stop = std::sync::atomic::AtomicBool::new(false);
                     let created = std::thread::scope(|s| {
                         s.spawn(|| c.watch_progress(&stop));
@@ -888,14 +890,26 @@ fn run(cli: Cli) -> Result<()> {
         Command::Login { code, key } => {
             let c = client::Client::locate(&data_dir)?;
             let key = userkey::locate(key, &data_dir)?;
+            let session = c.signed(
+                &key,
+                "POST",
+                "/v1/login",
+                &serde_json::json!({ "code": code }),
+            )?;
+            let path = client::save_session(&data_dir, &session)?;
             println!(
-                "{}",
-                c.signed(
-                    &key,
-                    "POST",
-                    "/v1/login",
-                    &serde_json::json!({ "code": code })
-                )?
+                "logged in as {} ({}) until {} (unix time); reads use the session in {}",
+                session["user"].as_str().unwrap_or("?"),
+                session["roles"]
+                    .as_array()
+                    .map(|r| r
+                        .iter()
+                        .filter_map(|x| x.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "))
+                    .unwrap_or_default(),
+                session["expires_at"],
+                path.display()
             );
             Ok(())
         }

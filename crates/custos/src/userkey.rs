@@ -34,7 +34,8 @@ struct Kdf {
     salt: String,
 }
 
-/// An unlocked user key.
+/// An unlocked user key (the signing key zeroizes itself when dropped).
+#[derive(Clone)]
 pub struct UserKey {
     /// User id in the governance chain.
     pub user: String,

@@ -468,7 +468,7 @@ fn signed_calls_and_totp_sessions(c: &mut Cluster) {
     let (status, me) = http(
         &format!("{api}/v1/session"),
         "GET",
-        &[("x-custos-session", token)],
+        &[("x-custos-session", token.clone())],
         b"",
     );
     assert_eq!(status, 200, "{me}");
@@ -480,6 +480,33 @@ fn signed_calls_and_totp_sessions(c: &mut Cluster) {
     let (status, err) = login(&"66".repeat(16), &code);
     assert_eq!(status, 401, "{err}");
     assert!(err.contains("TOTP code refused"), "{err}");
+
+    // Reads need a user: the session reads what a viewer may, not the audit
+    // log; a signed read works without a session; anonymous or bogus
+    // credentials read nothing; the health check stays public.
+    let session = [("x-custos-session", token)];
+    let (status, list) = http(&format!("{api}/v1/requests"), "GET", &session, b"");
+    assert_eq!(status, 200, "{list}");
+    let (status, err) = http(&format!("{api}/v1/audit/export"), "GET", &session, b"");
+    assert_eq!(status, 403, "{err}");
+    assert!(err.contains("rex may not read /v1/audit/export"), "{err}");
+    let h = signed_headers(
+        "rex",
+        &key,
+        "GET",
+        "/v1/wallets",
+        b"",
+        unix_now(),
+        &"77".repeat(16),
+    );
+    let (status, wallets) = http(&format!("{api}/v1/wallets"), "GET", &h, b"");
+    assert_eq!(status, 200, "{wallets}");
+    for headers in [vec![], vec![("x-custos-session", "ab".repeat(32))]] {
+        let (status, err) = http(&format!("{api}/v1/requests"), "GET", &headers, b"");
+        assert_eq!(status, 401, "{err}");
+    }
+    let (status, _) = http(&format!("{api}/v1/health"), "GET", &[], b"");
+    assert_eq!(status, 200);
 }
 
 fn verify(scheme: &str, key: &[u8], msg: &[u8], sig: &[u8]) -> bool {
@@ -669,6 +696,27 @@ fn cluster_end_to_end() {
         )
         .unwrap(),
         "ecdsa-secp256k1",
+    );
+
+    // A node that stalls while connected (stopped, its socket open) delays
+    // no one: the audit checkpoint holds with the two that co-signed, and
+    // they sign. Resumed, it reads the entries it missed and signs again.
+    let stalled = c.nodes[&2].id().to_string();
+    assert!(Command::new("kill")
+        .args(["-STOP", &stalled])
+        .status()
+        .unwrap()
+        .success());
+    let r = c.sign(&wallets["ed25519"], "02", None, "m");
+    assert!(Command::new("kill")
+        .args(["-CONT", &stalled])
+        .status()
+        .unwrap()
+        .success());
+    check_signature(&r.unwrap(), "ed25519");
+    check_signature(
+        &c.sign(&wallets["ed25519"], "03", Some("0,2"), "m").unwrap(),
+        "ed25519",
     );
 
     // A server (or its database) that hands out a used presignature again,
@@ -1383,8 +1431,16 @@ fn audit_export_verifies_and_every_corruption_is_named(c: &mut Cluster) {
         .as_str()
         .unwrap()
         .to_owned();
-    let gov: Value =
-        serde_json::from_str(&http_get(&format!("{api}/v1/governance")).unwrap()).unwrap();
+    // Reads need a user: no anonymous governance read.
+    let (status, err) = http(&format!("{api}/v1/governance"), "GET", &[], b"");
+    assert_eq!(status, 401, "{err}");
+    let (ok, shown, err) = custos(&c.data, &["governance", "show"]);
+    assert!(ok, "{err}");
+    let audit_key = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("audit key "))
+        .unwrap()
+        .to_owned();
     let mut nodes = Vec::new();
     for i in 0..3 {
         let dir = c.node_dir(i);
@@ -1405,7 +1461,7 @@ fn audit_export_verifies_and_every_corruption_is_named(c: &mut Cluster) {
     let keys = c.data.join("audit-keys.json");
     std::fs::write(
         &keys,
-        serde_json::json!({ "server": gov["audit_key"], "nodes": nodes, "quorum": 2 }).to_string(),
+        serde_json::json!({ "server": audit_key, "nodes": nodes, "quorum": 2 }).to_string(),
     )
     .unwrap();
     let verify = |e: &Value| {
