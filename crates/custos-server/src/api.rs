@@ -177,9 +177,39 @@ pub struct PresignPool {
     pub ready: u64,
 }
 
+/// The API's two credentials, for the OpenAPI document.
+struct Credentials;
+
+impl utoipa::Modify for Credentials {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "user_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "x-custos-signature",
+                "Ed25519 signature by the user's key over method, path, SHA-256 of the body, \
+                 timestamp and nonce (headers x-custos-user, x-custos-timestamp (±300 s), \
+                 x-custos-nonce (single use)). Every call that acts needs it.",
+            ))),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "x-custos-session",
+                "Token from POST /v1/login (a signed call plus a TOTP code); reads only.",
+            ))),
+        );
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Custos API", description = "Self-hosted MPC custody engine"),
+    info(title = "Custos API", description = "Self-hosted MPC custody engine. Every call but \
+        /v1/health, /v1/openapi.json and /v1/session needs a user: reads a session or a \
+        signed call, everything else a signed call."),
+    modifiers(&Credentials),
+    security(("user_signature" = []), ("session" = [])),
     paths(
         health,
         running_sessions,
@@ -199,6 +229,7 @@ pub struct PresignPool {
         crate::api_session::enrol_totp,
         crate::api_session::login,
         crate::api_session::session,
+        crate::api_session::logout,
         list_wallets,
         get_wallet,
         presignatures,
@@ -273,7 +304,10 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/v1/audit/export", get(crate::api_authz::export))
         .route("/v1/users/totp", post(crate::api_session::enrol_totp))
         .route("/v1/login", post(crate::api_session::login))
-        .route("/v1/session", get(crate::api_session::session))
+        .route(
+            "/v1/session",
+            get(crate::api_session::session).delete(crate::api_session::logout),
+        )
         .route(
             "/v1/wallets/{id}/presignatures",
             get(presignatures).post(add_presignatures),
@@ -285,7 +319,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .with_state(state)
 }
 
-#[utoipa::path(get, path = "/v1/health", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/v1/health", security(()), responses((status = 200, body = Health)))]
 async fn health(State(api): State<Api>) -> Json<Health> {
     let config = api.hub.config();
     let mut nodes = Vec::new();

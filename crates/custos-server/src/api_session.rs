@@ -197,7 +197,7 @@ pub(crate) async fn login(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/session",
+#[utoipa::path(get, path = "/v1/session", security(("session" = [])),
     responses((status = 200, body = SessionView), (status = 401, body = crate::api::ApiError)))]
 pub(crate) async fn session(
     State(api): State<Api>,
@@ -215,13 +215,7 @@ pub(crate) async fn session(
 /// The user and expiry of the live session whose token is in the
 /// `x-custos-session` header.
 pub(crate) async fn session_user(api: &Api, headers: &HeaderMap) -> Result<(String, i64), Failure> {
-    let token = headers
-        .get("x-custos-session")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| hex::decode(t).ok())
-        .ok_or_else(|| unauthorized("session token required"))?;
-    // Looked up by hash: the server keeps no usable token.
-    let key: [u8; 32] = Sha256::digest(&token).into();
+    let key = token_hash(headers)?;
     let mut sessions = api.hub.authority().sessions.0.lock().await;
     let t = now();
     sessions.retain(|_, (_, exp)| *exp > t);
@@ -229,4 +223,36 @@ pub(crate) async fn session_user(api: &Api, headers: &HeaderMap) -> Result<(Stri
         .get(&key)
         .cloned()
         .ok_or_else(|| unauthorized("no such session (expired or logged out)"))
+}
+
+/// The hash of the `x-custos-session` token: sessions are looked up by it,
+/// so the server keeps no usable token.
+fn token_hash(headers: &HeaderMap) -> Result<[u8; 32], Failure> {
+    let token = headers
+        .get("x-custos-session")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| hex::decode(t).ok())
+        .ok_or_else(|| unauthorized("session token required"))?;
+    Ok(Sha256::digest(&token).into())
+}
+
+#[utoipa::path(delete, path = "/v1/session", security(("session" = [])),
+    responses((status = 204, description = "logged out"), (status = 401, body = crate::api::ApiError)))]
+pub(crate) async fn logout(
+    State(api): State<Api>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Failure> {
+    let (user, _) = session_user(&api, &headers).await?;
+    api.hub
+        .authority()
+        .sessions
+        .0
+        .lock()
+        .await
+        .remove(&token_hash(&headers)?);
+    api.hub
+        .audit(&user, "logout", serde_json::json!({}))
+        .await
+        .map_err(|e| FlowError::Audit(e.to_string()))?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -249,6 +249,24 @@ impl Client {
         self.response(req.send_bytes(bytes))
     }
 
+    /// Ends the saved session at the server and deletes its file.
+    pub fn logout(&self) -> Result<()> {
+        let path = self.data_dir.join(SESSION_FILE);
+        let Some(token) = saved_session(&self.data_dir) else {
+            std::fs::remove_file(&path).ok();
+            bail!("no live session saved in {}", self.data_dir.display());
+        };
+        let res = ureq::delete(&format!("{}/v1/session", self.url))
+            .timeout(std::time::Duration::from_secs(60))
+            .set("x-custos-session", &token)
+            .call();
+        std::fs::remove_file(&path)?;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) => self.response(Err(e)).map(drop),
+        }
+    }
+
     /// Public: which nodes are connected.
     pub fn health(&self) -> Result<Value> {
         self.response(

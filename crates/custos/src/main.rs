@@ -114,6 +114,8 @@ enum Command {
         #[arg(long)]
         key: Option<PathBuf>,
     },
+    /// End the session `custos login` saved.
+    Logout,
     /// Approve a transfer request with your user key.
     Approve {
         /// Request id.
@@ -885,6 +887,11 @@ fn run(cli: Cli) -> Result<()> {
                 "{}",
                 c.signed(&key, "POST", "/v1/users/totp", &serde_json::json!({}))?
             );
+            Ok(())
+        }
+        Command::Logout => {
+            client::Client::locate(&data_dir)?.logout()?;
+            println!("logged out");
             Ok(())
         }
         Command::Login { code, key } => {

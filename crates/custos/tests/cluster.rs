@@ -507,6 +507,44 @@ fn signed_calls_and_totp_sessions(c: &mut Cluster) {
     }
     let (status, _) = http(&format!("{api}/v1/health"), "GET", &[], b"");
     assert_eq!(status, 200);
+    // Logging out ends the session.
+    let (status, _) = http(&format!("{api}/v1/session"), "DELETE", &session, b"");
+    assert_eq!(status, 204);
+    let (status, err) = http(&format!("{api}/v1/requests"), "GET", &session, b"");
+    assert_eq!(status, 401, "{err}");
+}
+
+/// The CLI reads through the session `custos login` saved (a revoked one
+/// fails, it does not fall back), and `custos logout` ends it.
+fn cli_session(c: &mut Cluster) {
+    let enrolment = c.run(&["user", "totp-enrol"]).unwrap();
+    let secret = base32::decode(
+        base32::Alphabet::Rfc4648 { padding: false },
+        enrolment["secret"].as_str().unwrap(),
+    )
+    .unwrap();
+    let totp = custos_governance::auth::Totp::new(zeroize::Zeroizing::new(secret), None).unwrap();
+    let code = totp.code(unix_now() as u64);
+    let (ok, out, err) = custos(&c.data, &["login", "--code", &code]);
+    assert!(ok && out.contains("logged in as admin"), "{out}{err}");
+    let file = c.data.join("session.json");
+    let saved = std::fs::read(&file).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let (ok, _, err) = custos(&c.data, &["requests", "list"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = custos(&c.data, &["logout"]);
+    assert!(ok && out.contains("logged out"), "{out}{err}");
+    assert!(!file.exists());
+    std::fs::write(&file, &saved).unwrap();
+    let (ok, _, err) = custos(&c.data, &["requests", "list"]);
+    assert!(!ok && err.contains("no such session"), "{err}");
+    std::fs::remove_file(&file).unwrap();
+    let (ok, _, err) = custos(&c.data, &["requests", "list"]);
+    assert!(ok, "{err}");
 }
 
 fn verify(scheme: &str, key: &[u8], msg: &[u8], sig: &[u8]) -> bool {
@@ -1411,6 +1449,7 @@ fn setup_governance(c: &mut Cluster) {
     assert!(ok);
     assert!(out.contains("height 1"), "{out}");
     signed_calls_and_totp_sessions(c);
+    cli_session(c);
 }
 
 /// The whole scenario's audit log, exported with the CLI, verifies offline
