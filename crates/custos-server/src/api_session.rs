@@ -32,10 +32,14 @@ pub struct Sessions(Mutex<HashMap<[u8; 32], (String, i64)>>);
 
 #[derive(Serialize, Deserialize)]
 struct StoredTotp {
-    /// Secret (hex).
-    secret: String,
+    /// The secret sealed for its user (hex; see `totp_seal`).
+    sealed: String,
     /// Last step a code was accepted for.
     last_step: Option<u64>,
+}
+
+fn internal(msg: impl Into<String>) -> Failure {
+    Failure(StatusCode::INTERNAL_SERVER_ERROR, msg.into())
 }
 
 /// A new TOTP secret, shown once.
@@ -92,8 +96,10 @@ pub(crate) async fn enrol_totp(
     let user = signed_by(&api, &method, &uri, &headers, &body).await?;
     let mut secret = Zeroizing::new(vec![0u8; 20]);
     OsRng.fill_bytes(&mut secret);
+    let sealed = crate::totp_seal::seal(&api.hub.authority().totp_key, &user, &secret, &mut OsRng)
+        .map_err(|e| internal(e.to_string()))?;
     let stored = StoredTotp {
-        secret: hex::encode(secret.as_slice()),
+        sealed: hex::encode(sealed),
         last_step: None,
     };
     let doc = serde_json::to_vec(&stored)
@@ -138,18 +144,11 @@ pub(crate) async fn login(
             "{user} has no TOTP secret (custos user totp-enrol)"
         ))
     })?;
-    let stored: StoredTotp = serde_json::from_slice(&old).map_err(|_| {
-        Failure(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "stored TOTP secret".into(),
-        )
-    })?;
-    let secret = Zeroizing::new(hex::decode(&stored.secret).map_err(|_| {
-        Failure(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "stored TOTP secret".into(),
-        )
-    })?);
+    let stored: StoredTotp =
+        serde_json::from_slice(&old).map_err(|_| internal("stored TOTP secret"))?;
+    let sealed = hex::decode(&stored.sealed).map_err(|_| internal("stored TOTP secret"))?;
+    let secret = crate::totp_seal::open(&api.hub.authority().totp_key, &user, &sealed)
+        .map_err(|e| internal(e.to_string()))?;
     let mut totp = Totp::new(secret, stored.last_step).map_err(|e| unauthorized(e.to_string()))?;
     let t = now();
     let step = totp
@@ -167,7 +166,7 @@ pub(crate) async fn login(
     };
     // The step is stored before the session exists: a code opens one session.
     let next = serde_json::to_vec(&StoredTotp {
-        secret: stored.secret.clone(),
+        sealed: stored.sealed.clone(),
         last_step: Some(step),
     })
     .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;

@@ -72,6 +72,8 @@ pub struct Authority {
     pub(crate) nonces: std::sync::Mutex<NonceCache>,
     /// Live API sessions.
     pub(crate) sessions: crate::api_session::Sessions,
+    /// Seals users' TOTP secrets in the store.
+    pub(crate) totp_key: Zeroizing<[u8; 32]>,
 }
 
 fn height_id(h: u64) -> String {
@@ -143,6 +145,7 @@ impl Authority {
             }
         };
         Ok(Self {
+            totp_key: crate::totp_seal::key_from(&Zeroizing::new(key.to_bytes())),
             key,
             log: Mutex::new(head),
             gov: RwLock::new(gov),

@@ -29,6 +29,7 @@ pub mod daemon;
 pub mod fault;
 pub mod hub;
 pub mod store;
+pub mod totp_seal;
 pub mod transfers;
 pub mod workflow;
 

@@ -523,6 +523,12 @@ fn cli_session(c: &mut Cluster) {
         enrolment["secret"].as_str().unwrap(),
     )
     .unwrap();
+    // The store holds it sealed: not in the database files in the clear.
+    let clear = hex::encode(&secret);
+    for f in ["server.db", "server.db-wal"] {
+        let bytes = std::fs::read(c.data.join("server").join(f)).unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&bytes).contains(&clear), "{f}");
+    }
     let totp = custos_governance::auth::Totp::new(zeroize::Zeroizing::new(secret), None).unwrap();
     let code = totp.code(unix_now() as u64);
     let (ok, out, err) = custos(&c.data, &["login", "--code", &code]);
