@@ -86,6 +86,19 @@ fn prevouts(psbt: &Psbt) -> Result<Vec<TxOut>, ChainError> {
         .collect()
 }
 
+/// What a PSBT puts at stake, for policy: the sum of all its inputs'
+/// values (sats). An upper bound on what it moves (outputs may pay change
+/// back) and never an understatement of the wallet's part: segwit sighashes
+/// commit to the amounts of the inputs they sign (BIP-143 its own, BIP-341
+/// all), so a PSBT that understates them gets signatures the network
+/// refuses.
+pub fn input_value(psbt: &Psbt) -> Result<u64, ChainError> {
+    prevouts(psbt)?.iter().try_fold(0u64, |sum, out| {
+        sum.checked_add(out.value.to_sat())
+            .ok_or_else(|| ChainError::Psbt("input values overflow".into()))
+    })
+}
+
 /// Finds the wallet's inputs (scanning accounts with `key_at`) and their
 /// sighashes. Refuses a PSBT with no input of the wallet, with one of the
 /// wallet's inputs already finalized, or asking for another sighash type.

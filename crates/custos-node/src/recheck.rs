@@ -467,4 +467,77 @@ mod tests {
         let old = logged(&[&a, &b, &c], NOW - 3600);
         check_transfer(Some(&w.gov), &c, &w.auth(&c, &["ann", "bob"]), NOW, &old).unwrap();
     }
+
+    /// A PSBT request spending inputs worth `sats` (one input of the value).
+    fn psbt_request(id: u8, sats: u64) -> SigningRequest {
+        use bitcoin::{absolute, transaction, Amount, ScriptBuf, Transaction, TxIn, TxOut};
+        let tx = Transaction {
+            version: transaction::Version::TWO,
+            lock_time: absolute::LockTime::ZERO,
+            input: vec![TxIn::default()],
+            output: vec![TxOut {
+                value: Amount::from_sat(sats / 2),
+                script_pubkey: ScriptBuf::new(),
+            }],
+        };
+        let mut p = bitcoin::psbt::Psbt::from_unsigned_tx(tx).unwrap();
+        if let Some(input) = p.inputs.first_mut() {
+            input.witness_utxo = Some(TxOut {
+                value: Amount::from_sat(sats),
+                script_pubkey: ScriptBuf::new(),
+            });
+        }
+        SigningRequest::Psbt(custos_wire::authz::PsbtRequest {
+            request_id: [id; 16],
+            wallet: "w1".into(),
+            key_id: "00".repeat(32),
+            network: "regtest".into(),
+            psbt: p.serialize(),
+        })
+    }
+
+    #[test]
+    fn psbt_amount_limits_and_velocity_count_input_values() {
+        let w = world(
+            r#"{"rules":[{"name":"psbt","chains":["bitcoin-psbt"],"max_amount":"100000",
+                "velocity":{"scope":"initiator","window_secs":3600,"max_sum":"150000"},
+                "action":{"type":"allow"}}]}"#,
+        );
+        let auth = |r: &SigningRequest| {
+            let hash = r.hash().unwrap();
+            Authorization {
+                head: w.gov.head(),
+                initiator: "ivy".into(),
+                initiator_signature: w
+                    .k("ivy")
+                    .sign(&initiate_message(&hash))
+                    .to_bytes()
+                    .to_vec(),
+                approvals: Vec::new(),
+                time: NOW,
+            }
+        };
+        let row = |seq: u64, r: &SigningRequest| LedgerRow {
+            seq,
+            record: r.record("ivy").unwrap(),
+            witnessed_at: NOW - 60,
+        };
+        let (small, large, again) = (
+            psbt_request(1, 90_000),
+            psbt_request(2, 130_000),
+            psbt_request(3, 90_000),
+        );
+        check_request(Some(&w.gov), &small, &auth(&small), NOW, &[row(0, &small)]).unwrap();
+        // Above the per-request limit (the change output does not lower it).
+        assert!(matches!(
+            check_request(Some(&w.gov), &large, &auth(&large), NOW, &[row(0, &large)]),
+            Err(Refusal::Policy(PolicyError::Denied(_)))
+        ));
+        // 90 000 witnessed within the hour plus 90 000 exceeds 150 000.
+        let ledger = [row(0, &small), row(1, &again)];
+        assert!(matches!(
+            check_request(Some(&w.gov), &again, &auth(&again), NOW, &ledger),
+            Err(Refusal::Policy(PolicyError::Denied(_)))
+        ));
+    }
 }

@@ -204,11 +204,13 @@ impl SigningRequest {
     }
 
     /// What policy matches on: transfers by chain, asset, destination and
-    /// amount; raw signings as chain `message` and PSBTs as chain
-    /// `bitcoin-psbt`, both with amount 0 (policy cannot see what they
-    /// move, so rules for them should require approvals).
+    /// amount; raw signings as chain `message` with amount 0 (policy cannot
+    /// see what they move, so rules for them should require approvals);
+    /// PSBTs as chain `bitcoin-psbt` with the sum of all input values in
+    /// sats as the amount (an upper bound: see `psbt::input_value`) and no
+    /// destination (only rules for any destination match).
     pub fn record(&self, initiator: &str) -> Result<SigningRecord, RequestError> {
-        let other = |chain: &str| -> Result<SigningRecord, RequestError> {
+        let other = |chain: &str, amount: u64| -> Result<SigningRecord, RequestError> {
             Ok(SigningRecord {
                 request_id: hex::encode(self.request_id()),
                 request: hex::encode(self.hash()?),
@@ -217,13 +219,16 @@ impl SigningRequest {
                 chain: chain.to_owned(),
                 asset: chain.to_owned(),
                 destination: String::new(),
-                amount: "0".into(),
+                amount: amount.to_string(),
             })
         };
         match self {
             SigningRequest::Transfer(t) => Ok(SigningRecord::for_transfer(t, initiator)?),
-            SigningRequest::Message(_) => other(MESSAGE_CHAIN),
-            SigningRequest::Psbt(_) => other(PSBT_CHAIN),
+            SigningRequest::Message(_) => other(MESSAGE_CHAIN, 0),
+            SigningRequest::Psbt(p) => {
+                let psbt = custos_chains::psbt::parse(&p.psbt)?;
+                other(PSBT_CHAIN, custos_chains::psbt::input_value(&psbt)?)
+            }
         }
     }
 }
@@ -247,4 +252,72 @@ pub struct WitnessRequest {
     pub checkpoint: Checkpoint,
     /// The server's signature over it.
     pub server_signature: Vec<u8>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use bitcoin::{absolute, transaction, Amount, OutPoint, ScriptBuf, Transaction, TxIn, TxOut};
+
+    fn psbt(values: &[Option<u64>]) -> Vec<u8> {
+        let tx = Transaction {
+            version: transaction::Version::TWO,
+            lock_time: absolute::LockTime::ZERO,
+            input: values
+                .iter()
+                .map(|_| TxIn {
+                    previous_output: OutPoint::null(),
+                    ..TxIn::default()
+                })
+                .collect(),
+            output: vec![TxOut {
+                value: Amount::from_sat(1_000),
+                script_pubkey: ScriptBuf::new(),
+            }],
+        };
+        let mut p = bitcoin::psbt::Psbt::from_unsigned_tx(tx).unwrap();
+        for (input, v) in p.inputs.iter_mut().zip(values) {
+            input.witness_utxo = v.map(|sats| TxOut {
+                value: Amount::from_sat(sats),
+                script_pubkey: ScriptBuf::new(),
+            });
+        }
+        p.serialize()
+    }
+
+    fn psbt_request(bytes: Vec<u8>) -> SigningRequest {
+        SigningRequest::Psbt(PsbtRequest {
+            request_id: [1; 16],
+            wallet: "w".into(),
+            key_id: "k".into(),
+            network: "regtest".into(),
+            psbt: bytes,
+        })
+    }
+
+    #[test]
+    fn policy_sees_a_psbts_input_value_and_a_messages_zero() {
+        let r = psbt_request(psbt(&[Some(100_000), Some(30_000)]))
+            .record("ivy")
+            .unwrap();
+        assert_eq!(
+            (r.chain.as_str(), r.asset.as_str()),
+            (PSBT_CHAIN, PSBT_CHAIN)
+        );
+        assert_eq!((r.amount.as_str(), r.destination.as_str()), ("130000", ""));
+        assert_eq!(r.initiator, "ivy");
+        // An input of unknown value: no record, so no signing.
+        assert!(psbt_request(psbt(&[Some(1), None])).record("ivy").is_err());
+        let m = SigningRequest::Message(MessageRequest {
+            request_id: [2; 16],
+            wallet: "w".into(),
+            key_id: "k".into(),
+            path: "m".into(),
+            message: vec![1, 2, 3],
+            sha256: true,
+        });
+        let r = m.record("ivy").unwrap();
+        assert_eq!((r.chain.as_str(), r.amount.as_str()), (MESSAGE_CHAIN, "0"));
+    }
 }

@@ -11,7 +11,7 @@ use bitcoin::transaction::Version;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness};
 use custos_chains::address::{address, AddressKind};
 use custos_chains::intent::BitcoinNetwork;
-use custos_chains::psbt::{apply, finish, parse, plan};
+use custos_chains::psbt::{apply, finish, input_value, parse, plan};
 use custos_chains::ChainError;
 use custos_tss::Scheme;
 
@@ -114,8 +114,16 @@ fn psbt_refusals() {
         ChainError::Psbt("trailing bytes".into())
     );
     assert!(parse(b"not a psbt").is_err());
+    // What policy sees: every input's value, whoever's; none without UTXOs.
+    assert_eq!(input_value(&psbt).unwrap(), 130_000);
+    let mut huge = psbt.clone();
+    for i in &mut huge.inputs {
+        i.witness_utxo.as_mut().unwrap().value = Amount::from_sat(u64::MAX / 2 + 1);
+    }
+    assert!(input_value(&huge).is_err());
     let mut no_utxo = psbt.clone();
     no_utxo.inputs[1].witness_utxo = None;
+    assert!(input_value(&no_utxo).is_err());
     assert!(
         matches!(sign_with(&ecdsa, &no_utxo.serialize()), Err(ChainError::Psbt(m)) if m.contains("has no UTXO"))
     );
