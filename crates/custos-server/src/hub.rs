@@ -101,6 +101,10 @@ pub struct Hub {
     authority: Authority,
     /// Nodes' answers to checkpoints, by (node, size).
     witness_waiters: Mutex<HashMap<(NodePublicKey, u64), WitnessWaiter>>,
+    /// The checkpoint size each node was last asked to witness and has not
+    /// answered: a node gets one request at a time, so one that stalls
+    /// does not pile up requests (each carrying its whole backlog).
+    witness_outstanding: Mutex<HashMap<NodePublicKey, u64>>,
     /// One checkpoint round at a time: each node must see entries in order.
     checkpointing: Mutex<()>,
     #[cfg(feature = "fault-injection")]
@@ -126,6 +130,7 @@ impl Hub {
             routes: Mutex::default(),
             authority,
             witness_waiters: Mutex::default(),
+            witness_outstanding: Mutex::default(),
             checkpointing: Mutex::default(),
             #[cfg(feature = "fault-injection")]
             faults: crate::fault::Faults::from_env(),
@@ -207,6 +212,7 @@ impl Hub {
         let (checkpoint, server) = self.authority.checkpoint().await;
         let mut pending = tokio::task::JoinSet::new();
         let mut waiting = BTreeMap::new();
+        let mut failures = BTreeMap::new();
         for &p in parties {
             let Some(key) = self.config.members.get(usize::from(p)).copied() else {
                 return Err(HubError::Unavailable(format!("party {p}")));
@@ -215,6 +221,21 @@ impl Hub {
             let Some(tx) = tx else {
                 return Err(HubError::Unavailable(self.config.node_name(&key)));
             };
+            let name = self.config.node_name(&key);
+            // A named signer is asked regardless: it may have just recovered,
+            // and the signing fails anyway if it has not.
+            let outstanding = self.witness_outstanding.lock().await.get(&key).copied();
+            if let Some(size) = outstanding.filter(|_| !required.contains(&p)) {
+                failures.insert(
+                    p,
+                    HubError::Failed {
+                        node: name,
+                        error: format!("still witnessing the checkpoint of size {size}"),
+                        blame: String::new(),
+                    },
+                );
+                continue;
+            }
             let entries = self.unwitnessed(&key, checkpoint.size).await?;
             let (done_tx, done_rx) = oneshot::channel();
             self.witness_waiters
@@ -226,7 +247,19 @@ impl Hub {
                 checkpoint,
                 server_signature: server.clone(),
             };
-            let _ = tx.send(ServerMessage::Witness(Box::new(req))).await;
+            // Never block the round on one node's full queue.
+            if tx.try_send(ServerMessage::Witness(Box::new(req))).is_err() {
+                self.witness_waiters
+                    .lock()
+                    .await
+                    .remove(&(key, checkpoint.size));
+                failures.insert(p, HubError::Unavailable(name));
+                continue;
+            }
+            self.witness_outstanding
+                .lock()
+                .await
+                .insert(key, checkpoint.size);
             waiting.insert(p, key);
             pending.spawn(async move { (p, done_rx.await) });
         }
@@ -237,7 +270,6 @@ impl Hub {
         };
         let t = usize::from(self.config.threshold);
         let mut cosigners = BTreeSet::new();
-        let mut failures = BTreeMap::new();
         let mut deadline = tokio::time::Instant::now() + timeout;
         let mut enough = false;
         loop {
@@ -402,6 +434,7 @@ impl Hub {
             let _ = tx.send(ServerMessage::Governance(Box::new(sync))).await;
         }
         self.nodes.lock().await.insert(key, tx.clone());
+        self.witness_outstanding.lock().await.remove(&key);
         eprintln!("server: node {name} connected");
         let writer = tokio::spawn(async move {
             while let Some(msg) = rx.recv().await {
@@ -435,6 +468,7 @@ impl Hub {
                     }
                 }
                 NodeMessage::Witnessed { size, result } => {
+                    self.witness_outstanding.lock().await.remove(&key);
                     if let Some(w) = self.witness_waiters.lock().await.remove(&(key, size)) {
                         let _ = w.send(result);
                     }
@@ -456,6 +490,8 @@ impl Hub {
             let mut nodes = self.nodes.lock().await;
             if nodes.get(&key).is_some_and(|t| t.same_channel(&tx)) {
                 nodes.remove(&key);
+                // Nothing is in flight on a closed connection.
+                self.witness_outstanding.lock().await.remove(&key);
             }
         }
         // Its running sessions cannot finish: fail them now rather than at

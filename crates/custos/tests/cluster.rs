@@ -758,6 +758,13 @@ fn cluster_end_to_end() {
         .unwrap()
         .success());
     check_signature(&r.unwrap(), "ed25519");
+    let server_log = std::fs::read_to_string(c.data.join("server.log")).unwrap();
+    assert!(
+        server_log
+            .lines()
+            .any(|l| l.contains("holds without") && l.contains("node-2")),
+        "{server_log}"
+    );
     check_signature(
         &c.sign(&wallets["ed25519"], "03", Some("0,2"), "m").unwrap(),
         "ed25519",
