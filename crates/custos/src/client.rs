@@ -104,9 +104,11 @@ impl Client {
             }
             crate::userkey::locate(None, &self.data_dir)
                 .map(|k| Reader::Key(Box::new(k)))
-                .map_err(|_| {
-                    "reads need a user: log in first (custos login --key FILE --code CODE)"
-                        .to_owned()
+                .map_err(|e| {
+                    format!(
+                        "reads need a user: log in first (custos login --key FILE --code CODE); \
+                         no demo admin key to read with: {e:#}"
+                    )
                 })
         });
         found.as_ref().map_err(|e| anyhow::anyhow!("{e}"))
