@@ -561,6 +561,18 @@ pub struct BenchArgs {
     governance: bool,
 }
 
+/// A JSON array of strings as "a, b, c".
+fn joined(v: &serde_json::Value) -> String {
+    v.as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
 fn passphrase(file: Option<PathBuf>) -> Result<zeroize::Zeroizing<String>> {
     let text = match (file, std::env::var("CUSTOS_NODE_PASSPHRASE")) {
         (Some(f), _) => {
@@ -907,14 +919,7 @@ fn run(cli: Cli) -> Result<()> {
             println!(
                 "logged in as {} ({}) until {} (unix time); reads use the session in {}",
                 session["user"].as_str().unwrap_or("?"),
-                session["roles"]
-                    .as_array()
-                    .map(|r| r
-                        .iter()
-                        .filter_map(|x| x.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "))
-                    .unwrap_or_default(),
+                joined(&session["roles"]),
                 session["expires_at"],
                 path.display()
             );
@@ -1107,17 +1112,7 @@ fn governance(cmd: GovernanceCommand, data_dir: &std::path::Path) -> Result<()> 
                 g["admin_quorum"]
             );
             for (id, roles) in g["users"].as_object().into_iter().flatten() {
-                println!(
-                    "  {id}: {}",
-                    roles
-                        .as_array()
-                        .map(|r| r
-                            .iter()
-                            .filter_map(|x| x.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "))
-                        .unwrap_or_default()
-                );
+                println!("  {id}: {}", joined(roles));
             }
             Ok(())
         }
