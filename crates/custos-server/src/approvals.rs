@@ -551,8 +551,9 @@ async fn run(
         let required = signers.clone().unwrap_or_default();
         let (_, witnessed) = hub.checkpoint(&up, &required, timeout).await?;
         // Unnamed signers come from the nodes that witnessed the entry: the
-        // others would refuse it as not covered by their checkpoint.
-        if signers.is_none() {
+        // others would refuse it as not covered by their checkpoint. (When
+        // all did, the choice stays open, e.g. to a presignature's subset.)
+        if signers.is_none() && witnessed != up {
             let t = usize::from(hub.config().threshold);
             signers = Some(witnessed.into_iter().take(t).collect());
         }
