@@ -2,7 +2,8 @@
 //! length checks and decoding never panic; what decodes re-encodes.
 #![no_main]
 
-use custos_wire::control::{body_len, decode, encode, NodeMessage, ServerMessage};
+use custos_net::framing::{body_len, decode, encode};
+use custos_protocol::control::{NodeMessage, ServerMessage};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 //! hashes, and yields a policy record or a clean refusal.
 #![no_main]
 
-use custos_wire::authz::SigningRequest;
+use custos_protocol::authz::SigningRequest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -7,8 +7,9 @@
 //! a certificate is accepted only if its fingerprint is pinned, and the
 //! handshake signature is still verified with the provider's algorithms.
 //!
-//! Control messages ([`custos_wire::control`]) travel length-prefixed and
-//! bounded over the TLS stream.
+//! Messages (`custos-protocol`'s control messages) travel length-prefixed
+//! and bounded over the TLS stream ([`framing`]). This crate knows nothing of
+//! what they mean: it depends on no chain or threshold library.
 
 #![cfg_attr(
     not(test),
@@ -21,11 +22,12 @@
 )]
 #![warn(missing_docs)]
 
-mod framing;
+pub mod clock;
+pub mod framing;
 mod identity;
 mod pinning;
 
-pub use framing::{read_msg, write_msg};
+pub use framing::{read_msg, write_msg, ControlError, MAX_CONTROL};
 pub use identity::{Fingerprint, TlsIdentity};
 pub use pinning::{client_config, peer_fingerprint, server_config, Enrolled};
 
@@ -44,5 +46,5 @@ pub enum NetError {
     Io(#[from] std::io::Error),
     /// A control message was refused.
     #[error(transparent)]
-    Control(#[from] custos_wire::control::ControlError),
+    Control(#[from] ControlError),
 }

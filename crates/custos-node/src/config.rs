@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use custos_net::Fingerprint;
-use custos_wire::control::CommitteeSpec;
+use custos_protocol::control::CommitteeSpec;
 use custos_wire::NodePublicKey;
 use serde::{Deserialize, Serialize};
 

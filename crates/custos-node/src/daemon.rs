@@ -13,7 +13,7 @@ use custos_net::TlsIdentity;
 use custos_tss::ecdsa::{AuxInfo, Presignature, SafePrimes};
 use custos_tss::progress::{Progress, ProgressEvent};
 use custos_tss::{DerivationPath, KeyShare, Scheme};
-use custos_wire::control::{Job, JobKind, NodeMessage, Outcome, ServerMessage};
+use custos_protocol::control::{Job, JobKind, NodeMessage, Outcome, ServerMessage};
 use custos_wire::{Frame, NodeKeys};
 use rand_core::OsRng;
 use tokio::sync::{mpsc, Mutex};
@@ -27,7 +27,7 @@ use crate::store::{JournalEntry, NodeVault, StoreError, JOURNAL_RUNNING};
 use crate::vault::{EntryKind, KdfParams};
 use crate::witness::WitnessState;
 use custos_governance::{Genesis, Governance, SignedProposal};
-use custos_wire::authz::{GovernanceSync, WitnessRequest};
+use custos_protocol::authz::{GovernanceSync, WitnessRequest};
 
 /// The node's SQLite file in its directory.
 pub const DB_FILE: &str = "node.db";
@@ -110,12 +110,7 @@ pub async fn import_primes(dir: &Path, passphrase: &[u8], primes: &[u8]) -> Resu
     Ok(())
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+use custos_net::clock::unix_now as now;
 
 struct Node {
     config: NodeConfig,

@@ -11,7 +11,8 @@ use custos_tss::driver::{drive, DriveError, Transport};
 use custos_tss::ecdsa::{AuxInfo, EcdsaMessage, Presignature, SafePrimes};
 use custos_tss::progress::Progress;
 use custos_tss::{Committee, DerivationPath, Envelope, KeyShare, PartyIndex};
-use custos_wire::control::{Job, JobKind};
+use custos_protocol::control::{Job, JobKind};
+use custos_protocol::sealed::EnvelopeChannel;
 use custos_wire::{Channel, Frame, NodeKeys, NodePublicKey, WireError};
 use rand_core::{CryptoRng, RngCore};
 

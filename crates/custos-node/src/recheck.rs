@@ -6,7 +6,7 @@
 
 use custos_governance::{approval_message, initiate_message, GovError, Governance, Role};
 use custos_policy::{Approver, PolicyError, Spent, Transfer};
-use custos_wire::authz::{Authorization, SigningRecord, SigningRequest};
+use custos_protocol::authz::{Authorization, SigningRecord, SigningRequest};
 
 /// How far the server's stated time may be from the node's clock.
 pub const MAX_CLOCK_SKEW_SECS: i64 = 60;
@@ -487,7 +487,7 @@ mod tests {
                 script_pubkey: ScriptBuf::new(),
             });
         }
-        SigningRequest::Psbt(custos_wire::authz::PsbtRequest {
+        SigningRequest::Psbt(custos_protocol::authz::PsbtRequest {
             request_id: [id; 16],
             wallet: "w1".into(),
             key_id: "00".repeat(32),

@@ -9,7 +9,7 @@
 use custos_audit::checkpoint::Checkpoint;
 use custos_audit::merkle::Frontier;
 use custos_audit::Hash;
-use custos_wire::authz::{SigningRecord, WitnessRequest, SIGN_ACTION};
+use custos_protocol::authz::{SigningRecord, WitnessRequest, SIGN_ACTION};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use custos_node::job::{run_job, Inbound, JobError, JobInput, JobOutput};
 use custos_tss::ecdsa::AuxInfo;
 use custos_tss::{DerivationPath, KeyShare, PartyIndex, Scheme};
-use custos_wire::control::{CommitteeSpec, Job, JobKind};
+use custos_protocol::control::{CommitteeSpec, Job, JobKind};
 use custos_wire::{NodeKeys, NodePublicKey};
 use rand::rngs::OsRng;
 use rand::RngCore;
@@ -154,8 +154,8 @@ fn sign_kind(share: &KeyShare, signers: Vec<PartyIndex>, message: Vec<u8>) -> Jo
 
 /// `run_job` only runs protocols; the daemon authorises each signing job
 /// before it gets there (see `recheck` and the cluster test).
-fn unchecked() -> custos_wire::authz::Authorization {
-    custos_wire::authz::Authorization {
+fn unchecked() -> custos_protocol::authz::Authorization {
+    custos_protocol::authz::Authorization {
         head: [0; 32],
         initiator: String::new(),
         initiator_signature: Vec::new(),

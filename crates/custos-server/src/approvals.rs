@@ -12,10 +12,10 @@ use custos_chains::intent::TransferIntent;
 use custos_governance::{approval_message, initiate_message, Governance, Role};
 use custos_policy::{Action, Approver, Decision, Spent, Transfer};
 use custos_tss::PartyIndex;
-use custos_wire::authz::{
+use custos_protocol::authz::{
     Authorization, MessageRequest, SigningRecord, SigningRequest, SIGN_ACTION,
 };
-use custos_wire::control::JobKind;
+use custos_protocol::control::JobKind;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -132,7 +132,7 @@ impl From<&SigningRecord> for RecordView {
     }
 }
 
-fn invalid(e: custos_wire::authz::RequestError) -> FlowError {
+fn invalid(e: custos_protocol::authz::RequestError) -> FlowError {
     FlowError::Invalid(e.to_string())
 }
 

@@ -14,7 +14,7 @@ use custos_audit::merkle::Frontier;
 use custos_audit::Hash;
 use custos_governance::auth::NonceCache;
 use custos_governance::{Genesis, Governance, SignedProposal};
-use custos_wire::authz::GovernanceSync;
+use custos_protocol::authz::GovernanceSync;
 use custos_wire::NodePublicKey;
 use ed25519_dalek::SigningKey;
 use tokio::sync::{Mutex, RwLock};

@@ -206,10 +206,7 @@ async fn ensure_committee(
             "the stored committee differs from server.json".into(),
         )),
         None => {
-            let created_at = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
+            let created_at = custos_net::clock::unix_now();
             let record = CommitteeRecord {
                 id: config.committee_id.clone(),
                 threshold: config.threshold,

@@ -100,13 +100,13 @@ pub fn auth_fault() -> Option<String> {
 /// `alter-fee`, `stale-head`, `skew`, `unlogged`. `log` is cleared when the
 /// signing must not be logged.
 pub fn edit_authorization(
-    auth: &mut custos_wire::authz::Authorization,
-    request: &mut custos_wire::authz::SigningRequest,
+    auth: &mut custos_protocol::authz::Authorization,
+    request: &mut custos_protocol::authz::SigningRequest,
     log: &mut bool,
     stale_head: Option<[u8; 32]>,
 ) {
     use custos_chains::ChainIntent;
-    use custos_wire::authz::SigningRequest;
+    use custos_protocol::authz::SigningRequest;
     let Some(fault) = auth_fault() else { return };
     eprintln!("server: TEST BUILD: authorisation fault {fault} is active");
     let mut alter = |f: &dyn Fn(&mut ChainIntent)| {

@@ -12,8 +12,8 @@ use std::time::Duration;
 use custos_audit::checkpoint::SignedCheckpoint;
 use custos_audit::entry::SignedEntry;
 use custos_tss::PartyIndex;
-use custos_wire::authz::WitnessRequest;
-use custos_wire::control::{
+use custos_protocol::authz::WitnessRequest;
+use custos_protocol::control::{
     CommitteeSpec, Job, JobKind, NodeMessage, Outcome, ServerMessage, MAX_PROGRESS_NOTE,
 };
 use custos_wire::NodePublicKey;
@@ -113,12 +113,7 @@ pub struct Hub {
 
 type WitnessWaiter = oneshot::Sender<Result<([u8; 32], Vec<u8>), String>>;
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+use custos_net::clock::unix_now as now;
 
 impl Hub {
     /// A hub over `store` for the committee in `config`.

@@ -12,7 +12,7 @@ use custos_chains::address::AddressKind;
 use custos_chains::intent::{BitcoinNetwork, ChainIntent, TransferIntent, INTENT_VERSION};
 use custos_chains::{AccountKey, ChainError};
 use custos_tss::{DerivationPath, PartyIndex};
-use custos_wire::control::{JobKind, Outcome};
+use custos_protocol::control::{JobKind, Outcome};
 use rand_core::{OsRng, RngCore};
 
 use crate::hub::{Hub, HubError};

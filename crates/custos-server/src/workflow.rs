@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use custos_tss::{DerivationPath, PartyIndex, Scheme};
-use custos_wire::control::{JobKind, Outcome};
+use custos_protocol::control::{JobKind, Outcome};
 use rand_core::{OsRng, RngCore};
 
 use crate::hub::{Hub, HubError};
@@ -42,12 +42,7 @@ pub enum FlowError {
     Audit(String),
 }
 
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub(crate) use custos_net::clock::unix_now as now;
 
 pub(crate) fn random_id() -> String {
     let mut b = [0u8; 8];
@@ -284,7 +279,7 @@ pub struct AuthContext {
     /// Wallet.
     pub wallet: String,
     /// Signatures and governance head.
-    pub auth: custos_wire::authz::Authorization,
+    pub auth: custos_protocol::authz::Authorization,
 }
 
 /// Checks a raw signing's shape against the wallet before anything is

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use custos_tss::{Envelope, PartyIndex};
 use hpke::aead::ChaCha20Poly1305;
 use hpke::kdf::HkdfSha256;
 use hpke::kem::X25519HkdfSha256;
@@ -14,9 +13,18 @@ use crate::identity::{NodeKeys, NodePublicKey};
 
 type EncappedKey = <X25519HkdfSha256 as Kem>::EncappedKey;
 
-/// Largest frame accepted from the relay (the largest protocol message, an
-/// aux-info round for 16 parties, is far smaller).
-pub const MAX_FRAME: usize = custos_tss::session::MAX_PAYLOAD + 1024;
+/// A party's index in its committee (the same numbering as the threshold
+/// protocols'; this crate needs no more of them).
+pub type PartyIndex = u16;
+
+/// Largest plaintext a frame carries: room for the largest protocol envelope
+/// (an aux-info round for 16 parties is far smaller). `custos-protocol`
+/// checks at compile time that every envelope fits.
+pub const MAX_PLAINTEXT: usize = (8 << 20) + 128;
+
+/// Largest frame accepted from the relay: a plaintext plus the AEAD tag,
+/// the encapsulated key and the header.
+pub const MAX_FRAME: usize = (8 << 20) + 1024;
 
 /// HPKE `info`: binds every frame to this protocol and version.
 const INFO: &[u8] = b"custos-wire/v1/node-to-node";
@@ -177,6 +185,11 @@ impl<'k> Channel<'k> {
         })
     }
 
+    /// Our committee index.
+    pub fn me(&self) -> PartyIndex {
+        self.me
+    }
+
     /// Seals `plaintext` for party `to` as the next frame of that stream.
     pub fn seal(
         &mut self,
@@ -184,6 +197,9 @@ impl<'k> Channel<'k> {
         plaintext: &[u8],
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Frame, WireError> {
+        if plaintext.len() > MAX_PLAINTEXT {
+            return Err(WireError::Setup("plaintext too large"));
+        }
         let recipient = self
             .roster
             .get(&to)
@@ -269,30 +285,5 @@ impl<'k> Channel<'k> {
         }
         *expected += 1;
         Ok(plaintext)
-    }
-
-    /// Seals a protocol envelope for its recipient.
-    pub fn seal_envelope(
-        &mut self,
-        env: &Envelope,
-        rng: &mut (impl RngCore + CryptoRng),
-    ) -> Result<Frame, WireError> {
-        if env.from != self.me {
-            return Err(WireError::Setup("envelope is not ours"));
-        }
-        self.seal(env.to, &env.to_bytes(), rng)
-    }
-
-    /// Opens a frame holding a protocol envelope and checks that the envelope
-    /// names the authenticated sender and us.
-    pub fn open_envelope(&mut self, frame: &Frame) -> Result<Envelope, WireError> {
-        let from = frame.header.from;
-        let plaintext = self.open(frame)?;
-        let env =
-            Envelope::from_bytes(&plaintext).map_err(|_| WireError::Impersonation { from })?;
-        if env.from != from || env.to != self.me {
-            return Err(WireError::Impersonation { from });
-        }
-        Ok(env)
     }
 }

@@ -28,10 +28,8 @@
 )]
 #![warn(missing_docs)]
 
-pub mod authz;
 mod channel;
-pub mod control;
 mod identity;
 
-pub use channel::{Channel, Frame, FrameHeader, WireError, MAX_FRAME};
+pub use channel::{Channel, Frame, FrameHeader, PartyIndex, WireError, MAX_FRAME, MAX_PLAINTEXT};
 pub use identity::{NodeKeys, NodePublicKey};

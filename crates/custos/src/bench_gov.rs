@@ -17,7 +17,7 @@ use custos_governance::{
 };
 use custos_node::recheck::{check_request, LedgerRow};
 use custos_policy::{evaluate, AddressBook, Policy, Spent, Transfer};
-use custos_wire::authz::{Authorization, SigningRecord, SigningRequest, WitnessRequest};
+use custos_protocol::authz::{Authorization, SigningRecord, SigningRequest, WitnessRequest};
 use ed25519_dalek::{Signer, SigningKey};
 
 const NOW: i64 = 1_795_429_800;

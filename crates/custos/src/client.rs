@@ -52,10 +52,7 @@ pub fn save_session(data_dir: &Path, session: &Value) -> Result<PathBuf> {
 fn saved_session(data_dir: &Path) -> Option<String> {
     let saved: Value =
         serde_json::from_str(&std::fs::read_to_string(data_dir.join(SESSION_FILE)).ok()?).ok()?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs() as i64;
+    let now = custos_net::clock::unix_now();
     if saved["expires_at"].as_i64()? <= now {
         return None;
     }
@@ -230,9 +227,7 @@ impl Client {
         let mut nonce = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let nonce = hex::encode(nonce);
-        let timestamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs() as i64;
+        let timestamp = custos_net::clock::unix_now();
         let message = custos_governance::auth::RequestSignature {
             method,
             path,

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use custos_chains::intent::TransferIntent;
 use custos_governance::{approval_message, initiate_message, Change, Proposal, Role};
-use custos_wire::authz::{MessageRequest, PsbtRequest, SigningRequest};
+use custos_protocol::authz::{MessageRequest, PsbtRequest, SigningRequest};
 use serde_json::{json, Value};
 
 use crate::client::Client;
@@ -21,12 +21,7 @@ fn hash32(v: &Value, what: &str) -> Result<[u8; 32]> {
         .map_err(|_| anyhow::anyhow!("{what} is not 32 bytes"))
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+use custos_net::clock::unix_now as now;
 
 /// Prepares the intent at the server, checks it is exactly what `request`
 /// asks for, signs its hash and submits it.

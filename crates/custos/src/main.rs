@@ -662,7 +662,7 @@ fn run(cli: Cli) -> Result<()> {
             fingerprint,
             genesis,
         }) => {
-            let spec: custos_wire::control::CommitteeSpec =
+            let spec: custos_protocol::control::CommitteeSpec =
                 serde_json::from_str(&std::fs::read_to_string(&committee)?)
                     .context("committee file")?;
             let mut config = custos_node::config::NodeConfig::load(&dir)?;

@@ -1,6 +1,5 @@
 //! Messages between a node and the server over their mutually authenticated
-//! TLS connection, and their framing (a 4-byte big-endian length, then a
-//! postcard body; bounded).
+//! TLS connection (`custos-net` frames them on the stream).
 //!
 //! Nothing here is secret: protocol traffic between nodes travels inside
 //! sealed [`Frame`]s that the server relays but cannot open.
@@ -12,13 +11,10 @@ use crate::authz::{
     Authorization, GovernanceSync, MessageRequest, PsbtRequest, RequestError, SigningRequest,
     WitnessRequest,
 };
-use crate::{Frame, NodePublicKey, MAX_FRAME};
+use custos_wire::{Frame, NodePublicKey};
 
 /// Longest progress note the server keeps.
 pub const MAX_PROGRESS_NOTE: usize = 160;
-
-/// Largest control message (a relayed frame plus routing).
-pub const MAX_CONTROL: usize = MAX_FRAME + 4096;
 
 /// The committee a job runs in, as the server states it. Nodes check it
 /// against the roster their operator pinned at enrolment.
@@ -371,72 +367,4 @@ pub enum ServerMessage {
         /// Why.
         reason: String,
     },
-}
-
-/// Why a control message was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ControlError {
-    /// Declared length above [`MAX_CONTROL`].
-    #[error("control message too large ({0} bytes)")]
-    TooLarge(usize),
-    /// Body does not decode, or has trailing bytes.
-    #[error("control message does not decode")]
-    Malformed,
-}
-
-/// Encodes a message with its length prefix.
-pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, ControlError> {
-    let body = postcard::to_stdvec(msg).map_err(|_| ControlError::Malformed)?;
-    if body.len() > MAX_CONTROL {
-        return Err(ControlError::TooLarge(body.len()));
-    }
-    let mut out = (body.len() as u32).to_be_bytes().to_vec();
-    out.extend_from_slice(&body);
-    Ok(out)
-}
-
-/// Reads the body length from a 4-byte prefix, refusing oversized ones before
-/// anything is allocated.
-pub fn body_len(prefix: [u8; 4]) -> Result<usize, ControlError> {
-    let len = u32::from_be_bytes(prefix) as usize;
-    if len > MAX_CONTROL {
-        return Err(ControlError::TooLarge(len));
-    }
-    Ok(len)
-}
-
-/// Decodes a body (without its prefix); rejects trailing bytes.
-pub fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ControlError> {
-    let (msg, rest) = postcard::take_from_bytes(body).map_err(|_| ControlError::Malformed)?;
-    if !rest.is_empty() {
-        return Err(ControlError::Malformed);
-    }
-    Ok(msg)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn framing_round_trip_and_bounds() {
-        let msg = ServerMessage::Abort {
-            session: [1; 32],
-            reason: "deadline".into(),
-        };
-        let bytes = encode(&msg).unwrap();
-        let len = body_len(bytes[..4].try_into().unwrap()).unwrap();
-        assert_eq!(len, bytes.len() - 4);
-        assert_eq!(decode::<ServerMessage>(&bytes[4..]).unwrap(), msg);
-        assert_eq!(
-            body_len(u32::MAX.to_be_bytes()),
-            Err(ControlError::TooLarge(u32::MAX as usize))
-        );
-        let mut trailing = bytes[4..].to_vec();
-        trailing.push(0);
-        assert_eq!(
-            decode::<ServerMessage>(&trailing),
-            Err(ControlError::Malformed)
-        );
-    }
 }

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use custos_tss::{
     Committee, DerivationPath, KeyShare, PartyIndex, Scheme, Session, Signature, Step,
 };
+use custos_protocol::sealed::EnvelopeChannel;
 use custos_wire::{Channel, Frame, NodeKeys, NodePublicKey, WireError};
 use proptest::prelude::*;
 use rand::rngs::OsRng;

@@ -1,0 +1,35 @@
+//! # custos-protocol
+//!
+//! What a shard node and the server say to each other, and what a node needs
+//! to decide *for itself* whether a job was authorised:
+//!
+//! - [`control`]: the messages over the mutually authenticated TLS
+//!   connection (jobs, relayed sealed frames, progress, governance pushes,
+//!   witness requests, outcomes);
+//! - [`authz`]: the signing requests users sign, the initiator's and
+//!   approvers' signatures, and the audit records that make up every node's
+//!   velocity ledger;
+//! - [`sealed`]: threshold-protocol envelopes carried in `custos-wire`'s
+//!   sealed frames, with the check that an envelope names the authenticated
+//!   sender.
+//!
+//! This crate stands above the pure cores (threshold, chains, governance,
+//! audit) and the bottom floor (`custos-wire`); the daemons stand above it.
+//! Pure: no sockets, files or clocks. Not here: the byte framing of control
+//! messages over a stream (`custos-net`), and what a node or the server does
+//! with a message (their crates).
+
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+#![warn(missing_docs)]
+
+pub mod authz;
+pub mod control;
+pub mod sealed;
