@@ -3,7 +3,7 @@
 //! Error text never contains key material: only party indices, round numbers,
 //! lengths and the audited libraries' own (secret-free) reason strings.
 
-use crate::party::PartyIndex;
+use crate::limits::PartyIndex;
 
 /// Why a protocol run or a key operation failed.
 #[non_exhaustive]
@@ -77,7 +77,7 @@ impl Error {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParamError {
     /// 1 < t ≤ n ≤ 16 does not hold.
-    #[error("threshold {t} of {n} is not supported (need 1 < t <= n <= {max})", max = crate::party::MAX_PARTIES)]
+    #[error("threshold {t} of {n} is not supported (need 1 < t <= n <= {max})", max = crate::limits::MAX_PARTIES)]
     Threshold {
         /// Threshold.
         t: u16,

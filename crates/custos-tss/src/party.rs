@@ -2,11 +2,7 @@
 
 use crate::error::ParamError;
 
-/// A party's 0-based position in the committee that generated a key.
-pub type PartyIndex = u16;
-
-/// Largest committee Custos supports.
-pub const MAX_PARTIES: u16 = 16;
+pub use crate::limits::{PartyIndex, MAX_PARTIES};
 
 /// A committee of `n` parties sharing keys with threshold `t`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -29,11 +29,11 @@ pub use primes::SafePrimes;
 
 use crate::error::{Error, ParamError};
 use crate::hd::DerivationPath;
+use crate::key_id::KeyId;
 use crate::party::{Committee, PartyIndex};
 use crate::progress::{Progress, ProgressTracer};
+use crate::scheme::{child_rng, Scheme, Signature};
 use crate::session::{ExecutionId, Session};
-use crate::share::KeyId;
-use crate::{child_rng, Scheme, Signature};
 use adapter::{aborted, RoundBased};
 
 /// The curve.
@@ -117,9 +117,9 @@ impl EcdsaKeyShare {
     }
 
     /// Public material every party holds identically.
-    pub(crate) fn public_info(&self) -> crate::share::PublicInfo {
+    pub(crate) fn public_info(&self) -> crate::key_id::PublicInfo {
         let core = &self.inner.core;
-        crate::share::PublicInfo {
+        crate::key_id::PublicInfo {
             scheme: Scheme::EcdsaSecp256k1,
             threshold: core.vss_setup.as_ref().map(|v| v.min_signers).unwrap_or(0),
             group_key: core.shared_public_key.to_bytes(true).to_vec(),

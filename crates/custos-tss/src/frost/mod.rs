@@ -25,8 +25,8 @@ pub use suite::{Bip340, Ed25519, Suite};
 
 use crate::error::{Error, ShareError};
 use crate::hd::DerivationPath;
+use crate::key_id::{KeyId, PublicInfo};
 use crate::party::{Committee, PartyIndex};
-use crate::share::{KeyId, PublicInfo};
 
 /// Maps committee indices to FROST identifiers (`index + 1`) and back.
 pub(crate) struct Ids<S: Suite> {
