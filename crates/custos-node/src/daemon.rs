@@ -10,10 +10,10 @@ use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::Duration;
 
 use custos_net::TlsIdentity;
+use custos_protocol::control::{Job, JobKind, NodeMessage, Outcome, ServerMessage};
 use custos_tss::ecdsa::{AuxInfo, Presignature, SafePrimes};
 use custos_tss::progress::{Progress, ProgressEvent};
 use custos_tss::{DerivationPath, KeyShare, Scheme};
-use custos_protocol::control::{Job, JobKind, NodeMessage, Outcome, ServerMessage};
 use custos_wire::{Frame, NodeKeys};
 use rand_core::OsRng;
 use tokio::sync::{mpsc, Mutex};

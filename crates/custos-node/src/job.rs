@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
+use custos_protocol::control::{Job, JobKind};
+use custos_protocol::sealed::EnvelopeChannel;
 use custos_tss::driver::{drive, DriveError, Transport};
 use custos_tss::ecdsa::{AuxInfo, EcdsaMessage, Presignature, SafePrimes};
 use custos_tss::progress::Progress;
 use custos_tss::{Committee, DerivationPath, Envelope, KeyShare, PartyIndex};
-use custos_protocol::control::{Job, JobKind};
-use custos_protocol::sealed::EnvelopeChannel;
 use custos_wire::{Channel, Frame, NodeKeys, NodePublicKey, WireError};
 use rand_core::{CryptoRng, RngCore};
 

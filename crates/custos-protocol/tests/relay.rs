@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use custos_protocol::sealed::EnvelopeChannel;
 use custos_tss::{
     Committee, DerivationPath, KeyShare, PartyIndex, Scheme, Session, Signature, Step,
 };
-use custos_protocol::sealed::EnvelopeChannel;
 use custos_wire::{Channel, Frame, NodeKeys, NodePublicKey, WireError};
 use proptest::prelude::*;
 use rand::rngs::OsRng;

@@ -6,24 +6,19 @@
 //! (fail closed).
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use custos_audit::checkpoint::{Checkpoint, SignedCheckpoint};
 use custos_audit::entry::{Entry, SignedEntry};
 use custos_audit::merkle::Frontier;
 use custos_audit::Hash;
-use custos_governance::auth::NonceCache;
 use custos_governance::{Genesis, Governance, SignedProposal};
 use custos_protocol::authz::GovernanceSync;
 use custos_wire::NodePublicKey;
 use ed25519_dalek::SigningKey;
 use tokio::sync::{Mutex, RwLock};
-use zeroize::Zeroizing;
 
 use crate::store::{Store, StoreError};
 
-/// The server's audit-log key file (32-byte Ed25519 seed).
-pub const AUDIT_KEY_FILE: &str = "audit-key";
 /// Document kinds.
 pub(crate) const GOVERNANCE: &str = "governance";
 pub(crate) const CHECKPOINT: &str = "checkpoint";
@@ -68,31 +63,10 @@ pub struct Authority {
     gov: RwLock<Option<GovView>>,
     /// Size of the last checkpoint each node co-signed.
     witnessed: Mutex<HashMap<NodePublicKey, u64>>,
-    /// Request nonces seen recently.
-    pub(crate) nonces: std::sync::Mutex<NonceCache>,
-    /// Live API sessions.
-    pub(crate) sessions: crate::api_session::Sessions,
-    /// Seals users' TOTP secrets in the store.
-    pub(crate) totp_key: Zeroizing<[u8; 32]>,
 }
 
 fn height_id(h: u64) -> String {
     format!("{h:020}")
-}
-
-/// Reads (or with `create`, makes) the server's audit key in `dir`.
-pub fn audit_key(dir: &Path, create: bool) -> std::io::Result<SigningKey> {
-    let path = dir.join(AUDIT_KEY_FILE);
-    if create && !path.exists() {
-        let key = SigningKey::generate(&mut rand_core::OsRng);
-        crate::daemon::write_private(&path, &key.to_bytes())?;
-    }
-    let bytes = Zeroizing::new(std::fs::read(&path)?);
-    let seed: [u8; 32] = bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| std::io::Error::other("audit key file is not 32 bytes"))?;
-    Ok(SigningKey::from_bytes(&seed))
 }
 
 impl Authority {
@@ -145,13 +119,10 @@ impl Authority {
             }
         };
         Ok(Self {
-            totp_key: crate::totp_seal::key_from(&Zeroizing::new(key.to_bytes())),
             key,
             log: Mutex::new(head),
             gov: RwLock::new(gov),
             witnessed: Mutex::new(witnessed),
-            nonces: std::sync::Mutex::new(NonceCache::default()),
-            sessions: crate::api_session::Sessions::default(),
         })
     }
 

@@ -19,7 +19,7 @@ pub struct NodeEnrolment {
 }
 
 /// Contents of `server.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct ServerConfig {
     /// REST API listen address.
     pub api_addr: String,
@@ -48,6 +48,55 @@ pub struct ServerConfig {
     /// decimals; any other token is refused.
     #[serde(default)]
     pub tokens: Vec<custos_chains::intent::KnownToken>,
+}
+
+/// `url` with any password replaced: a PostgreSQL URL may carry one
+/// (`postgres://user:secret@host/db`), and `Debug` output reaches logs.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    // The userinfo ends at the last '@' before the host's path.
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let base = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let hidden = if userinfo.contains(':') {
+                ":<redacted>"
+            } else {
+                ""
+            };
+            format!("{scheme}://{user}{hidden}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    };
+    // A `password=` query parameter is hidden too.
+    base.split('&')
+        .map(|kv| match kv.split_once("password=") {
+            Some((head, _)) => format!("{head}password=<redacted>"),
+            None => kv.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("api_addr", &self.api_addr)
+            .field("node_addr", &self.node_addr)
+            .field("store_url", &redacted_url(&self.store_url))
+            .field("nodes", &self.nodes)
+            .field("committee_id", &self.committee_id)
+            .field("threshold", &self.threshold)
+            .field("members", &self.members)
+            .field("session_timeout_ms", &self.session_timeout_ms)
+            .field("aux_timeout_ms", &self.aux_timeout_ms)
+            .field("presignature_target", &self.presignature_target)
+            .field("tokens", &self.tokens)
+            .finish()
+    }
 }
 
 impl ServerConfig {
@@ -136,5 +185,34 @@ impl ServerConfig {
             .find(|n| n.public_key == *key)
             .map(|n| n.name.clone())
             .unwrap_or_else(|| key.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_does_not_print_a_database_password() {
+        let mut c = ServerConfig::empty(
+            "127.0.0.1:1",
+            "127.0.0.1:2",
+            "postgres://custos:s3cr3t-pw@db.example:5432/custos?sslmode=require&password=other-pw",
+        );
+        c.committee_id = "c".into();
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("s3cr3t-pw") && !debug.contains("other-pw"),
+            "{debug}"
+        );
+        assert!(
+            debug.contains("postgres://custos:<redacted>@db.example:5432/custos"),
+            "{debug}"
+        );
+        assert_eq!(redacted_url("sqlite:/tmp/s.db"), "sqlite:/tmp/s.db");
+        assert_eq!(
+            redacted_url("postgres://custos@db/custos"),
+            "postgres://custos@db/custos"
+        );
     }
 }

@@ -38,25 +38,14 @@ pub enum ServerError {
     Setup(String),
 }
 
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    options.open(path)?.write_all(bytes)
-}
-
 /// Makes the server's TLS identity and audit-log key in `dir`; returns the
 /// certificate fingerprint that nodes pin.
 pub fn init(dir: &Path) -> Result<Fingerprint, ServerError> {
     std::fs::create_dir_all(dir)?;
     let tls = TlsIdentity::generate("custos-server")?;
     std::fs::write(dir.join(CERT_FILE), tls.cert_der())?;
-    write_private(&dir.join(KEY_FILE), tls.key_der())?;
-    crate::authority::audit_key(dir, true)?;
+    crate::files::write_private(&dir.join(KEY_FILE), tls.key_der())?;
+    crate::files::audit_key(dir, true)?;
     Ok(tls.fingerprint())
 }
 
@@ -71,7 +60,7 @@ pub fn write_genesis(
     admins: Vec<(String, [u8; 32])>,
     admin_quorum: u32,
 ) -> Result<custos_governance::Genesis, ServerError> {
-    let key = crate::authority::audit_key(dir, false)?;
+    let key = crate::files::audit_key(dir, false)?;
     let genesis = custos_governance::Genesis {
         admins,
         admin_quorum,
@@ -126,8 +115,9 @@ pub async fn run(dir: &Path) -> Result<(), ServerError> {
         &tls,
         Arc::new(move |f| check.contains_key(f)),
     )?));
-    let key = crate::authority::audit_key(dir, false)
+    let key = crate::files::audit_key(dir, false)
         .map_err(|e| ServerError::Setup(format!("audit key: {e}")))?;
+    let access = Arc::new(crate::access::Access::new(&Zeroizing::new(key.to_bytes())));
     let authority = crate::authority::Authority::load(key, store.as_ref())
         .await
         .map_err(|e| ServerError::Setup(e.to_string()))?;
@@ -140,7 +130,7 @@ pub async fn run(dir: &Path) -> Result<(), ServerError> {
                     "{GENESIS_FILE} names another audit key than this server's"
                 )));
             }
-            let now = crate::workflow::now();
+            let now = custos_net::clock::unix_now();
             authority
                 .init_genesis(store.as_ref(), &genesis, now)
                 .await
@@ -177,12 +167,12 @@ pub async fn run(dir: &Path) -> Result<(), ServerError> {
                 let key = custos_net::peer_fingerprint(tls.get_ref().1)
                     .and_then(|f| enrolled.get(&f).copied());
                 if let Some(key) = key {
-                    hub.serve_node(tls, key).await;
+                    crate::hub::serve_node(hub, tls, key).await;
                 }
             });
         }
     });
-    tokio::spawn(crate::workflow::refill_presignatures(
+    tokio::spawn(crate::wallets::refill_presignatures(
         hub.clone(),
         config.presignature_target,
     ));
@@ -191,7 +181,7 @@ pub async fn run(dir: &Path) -> Result<(), ServerError> {
         "server: API on http://{api_addr}, nodes on {}",
         config.node_addr
     );
-    axum::serve(api, crate::api::router(hub)).await?;
+    axum::serve(api, crate::api::router(hub, access)).await?;
     Ok(())
 }
 

@@ -4,6 +4,14 @@
 //! node-to-node frames, and the store (SQLite by default, PostgreSQL for
 //! larger deployments). It is trusted with nothing secret: shares live only
 //! in nodes, node traffic is sealed end to end, and nodes pin the committee.
+//!
+//! Layout, bottom up: [`machine`] holds the pure state machines (a request's
+//! life, a checkpoint round) tested without sockets or a database;
+//! [`store`], [`authority`] (governance and audit state), [`access`] (API
+//! nonces and login sessions), [`totp_seal`] and [`files`] hold state;
+//! [`hub`] talks to the nodes; [`signing`], [`wallets`], [`transfers`] and
+//! [`requests`] are the workflows; [`api`] is the HTTP edge and [`daemon`]
+//! the one driver that does the I/O.
 
 #![cfg_attr(
     not(test),
@@ -16,43 +24,24 @@
 )]
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod api;
-mod api_authz;
-pub mod api_chains;
-mod api_read;
-mod api_session;
-pub mod approvals;
 pub mod authority;
 pub mod config;
 pub mod daemon;
+pub mod error;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
+mod faults;
+pub mod files;
 pub mod hub;
+pub mod machine;
+pub mod requests;
+pub mod signing;
 pub mod store;
 pub mod totp_seal;
 pub mod transfers;
-pub mod workflow;
+pub mod wallets;
 
-/// The authorisation fault of a test build (the server then skips some of
-/// its own checks, leaving them to the nodes). Always `None` in product
-/// builds.
-pub(crate) fn fault() -> Option<String> {
-    #[cfg(feature = "fault-injection")]
-    {
-        fault::auth_fault()
-    }
-    #[cfg(not(feature = "fault-injection"))]
-    {
-        None
-    }
-}
-
-/// Whether any authorisation fault is active.
-pub(crate) fn fault_active() -> bool {
-    fault().is_some()
-}
-
-/// Whether the active fault is `name`.
-pub(crate) fn fault_is(name: &str) -> bool {
-    fault().as_deref() == Some(name)
-}
+/// The earlier path of the chain endpoints' types.
+pub use api::chains as api_chains;

@@ -11,19 +11,14 @@ use std::time::Duration;
 use custos_chains::address::AddressKind;
 use custos_chains::intent::{BitcoinNetwork, ChainIntent, TransferIntent, INTENT_VERSION};
 use custos_chains::{AccountKey, ChainError};
-use custos_tss::{DerivationPath, PartyIndex};
 use custos_protocol::control::{JobKind, Outcome};
+use custos_tss::{DerivationPath, PartyIndex};
 use rand_core::{OsRng, RngCore};
 
+use crate::error::FlowError;
 use crate::hub::{Hub, HubError};
+use crate::signing::{agreed, choose_signers, public_key_at, AuthContext};
 use crate::store::{SessionKind, WalletRecord};
-use crate::workflow::{agreed, choose_signers, FlowError};
-
-impl From<ChainError> for FlowError {
-    fn from(e: ChainError) -> Self {
-        FlowError::Invalid(e.to_string())
-    }
-}
 
 async fn wallet(hub: &Hub, id: &str) -> Result<WalletRecord, FlowError> {
     hub.store()
@@ -37,7 +32,7 @@ pub fn account_key(w: &WalletRecord, account: u32) -> Result<AccountKey, FlowErr
     let path: DerivationPath = format!("m/0/{account}")
         .parse()
         .map_err(|e: custos_tss::ParamError| FlowError::Invalid(e.to_string()))?;
-    let public_key = crate::workflow::public_key_at(w, &path)?;
+    let public_key = public_key_at(w, &path)?;
     Ok(AccountKey {
         scheme: w.scheme,
         public_key,
@@ -83,9 +78,8 @@ pub async fn prepare(
     Ok(intent)
 }
 
-pub(crate) fn signatures(
-    outcomes: &BTreeMap<PartyIndex, Outcome>,
-) -> Result<Vec<Vec<u8>>, HubError> {
+/// The signatures every node reported alike, decoded.
+pub fn signatures(outcomes: &BTreeMap<PartyIndex, Outcome>) -> Result<Vec<Vec<u8>>, HubError> {
     agreed(outcomes, |o| match o {
         Outcome::Signatures { signatures } => Some(signatures.clone()),
         _ => None,
@@ -108,7 +102,7 @@ pub async fn sign_psbt(
     network_name: &str,
     psbt_bytes: &[u8],
     signers: Option<Vec<PartyIndex>>,
-    ctx: &crate::workflow::AuthContext,
+    ctx: &AuthContext,
 ) -> Result<custos_chains::psbt::Signed, FlowError> {
     let w = wallet(hub, wallet_id).await?;
     let mut psbt = custos_chains::psbt::parse(psbt_bytes)?;

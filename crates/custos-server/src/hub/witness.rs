@@ -1,0 +1,257 @@
+//! The checkpoint-round driver: asks the connected nodes to co-sign the
+//! current audit checkpoint (each reads the entries it has not seen), waits
+//! for their answers with a deadline, and lets `machine::witness_round` decide.
+//! One round at a time, because each node must see entries in order.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use custos_audit::checkpoint::SignedCheckpoint;
+use custos_audit::entry::SignedEntry;
+use custos_net::clock::unix_now as now;
+use custos_protocol::authz::WitnessRequest;
+use custos_protocol::control::ServerMessage;
+use custos_tss::PartyIndex;
+use custos_wire::NodePublicKey;
+use tokio::sync::{oneshot, Mutex};
+
+use crate::authority::Authority;
+use crate::config::ServerConfig;
+use crate::hub::error::HubError;
+use crate::hub::registry::Registry;
+use crate::machine::witness_round::{Answer, Missing, Round, Shortfall};
+use crate::store::Store;
+
+/// How long a checkpoint round waits for the remaining nodes once it holds.
+const WITNESS_GRACE: Duration = Duration::from_secs(1);
+
+/// A node's answer: its witness key and co-signature, or why it refused.
+pub(crate) type WitnessAnswer = Result<([u8; 32], Vec<u8>), String>;
+
+/// Outstanding witness requests.
+#[derive(Default)]
+pub(crate) struct Witnessing {
+    /// Nodes' answers to checkpoints, by (node, size).
+    waiters: Mutex<HashMap<(NodePublicKey, u64), oneshot::Sender<WitnessAnswer>>>,
+    /// The checkpoint size each node was last asked to witness and has not
+    /// answered: a node gets one request at a time, so one that stalls
+    /// does not pile up requests (each carrying its whole backlog).
+    outstanding: Mutex<HashMap<NodePublicKey, u64>>,
+    /// One checkpoint round at a time: each node must see entries in order.
+    round: Mutex<()>,
+}
+
+/// What a round needs from the hub.
+pub(crate) struct Context<'a> {
+    pub config: &'a ServerConfig,
+    pub registry: &'a Registry,
+    pub store: &'a dyn Store,
+    pub authority: &'a Authority,
+}
+
+impl Witnessing {
+    /// A node answered the request for `size`.
+    pub(crate) async fn answered(&self, key: &NodePublicKey, size: u64, answer: WitnessAnswer) {
+        self.outstanding.lock().await.remove(key);
+        if let Some(w) = self.waiters.lock().await.remove(&(*key, size)) {
+            let _ = w.send(answer);
+        }
+    }
+
+    /// A node (re)connected or disconnected: nothing is in flight on its
+    /// connection.
+    pub(crate) async fn reset(&self, key: &NodePublicKey) {
+        self.outstanding.lock().await.remove(key);
+    }
+
+    /// Has the current checkpoint co-signed by `parties`; records and
+    /// returns it with the co-signers in index order. It holds once `t`
+    /// co-signed including every one of `required`.
+    pub(crate) async fn checkpoint(
+        &self,
+        cx: Context<'_>,
+        parties: &[PartyIndex],
+        required: &[PartyIndex],
+        timeout: Duration,
+    ) -> Result<(SignedCheckpoint, Vec<PartyIndex>), HubError> {
+        // Concurrent signings wait here; the round after a wait covers their
+        // entries too.
+        let _round = self.round.lock().await;
+        let config = cx.config;
+        let (checkpoint, server) = cx.authority.checkpoint().await;
+        let mut round = Round::new(usize::from(config.threshold), required);
+        let mut pending = tokio::task::JoinSet::new();
+        let mut keys = BTreeMap::new();
+        for &p in parties {
+            let Some(key) = config.members.get(usize::from(p)).copied() else {
+                return Err(HubError::Unavailable(format!("party {p}")));
+            };
+            let Some(tx) = cx.registry.outbox(&key).await else {
+                return Err(HubError::Unavailable(config.node_name(&key)));
+            };
+            keys.insert(p, key);
+            let outstanding = self.outstanding.lock().await.get(&key).copied();
+            if round.skip_if_busy(p, outstanding) {
+                continue;
+            }
+            let entries = unwitnessed(&cx, &key, checkpoint.size).await?;
+            let (done_tx, done_rx) = oneshot::channel();
+            self.waiters
+                .lock()
+                .await
+                .insert((key, checkpoint.size), done_tx);
+            let req = WitnessRequest {
+                entries,
+                checkpoint,
+                server_signature: server.clone(),
+            };
+            // Never block the round on one node's full queue.
+            if tx.try_send(ServerMessage::Witness(Box::new(req))).is_err() {
+                self.waiters.lock().await.remove(&(key, checkpoint.size));
+                round.unreachable(p);
+                continue;
+            }
+            self.outstanding.lock().await.insert(key, checkpoint.size);
+            round.asked(p);
+            pending.spawn(async move { (p, done_rx.await) });
+        }
+        let mut signed = SignedCheckpoint {
+            checkpoint,
+            server,
+            cosignatures: Vec::new(),
+        };
+        let mut deadline = tokio::time::Instant::now() + timeout;
+        let mut graced = false;
+        loop {
+            if !graced && round.holds() {
+                // The rest answer in milliseconds when healthy; a short
+                // grace keeps their ledgers current without waiting out
+                // a stalled node.
+                graced = true;
+                deadline = deadline.min(tokio::time::Instant::now() + WITNESS_GRACE);
+            }
+            let (p, answer) = match tokio::time::timeout_at(deadline, pending.join_next()).await {
+                Ok(Some(Ok(done))) => done,
+                Ok(Some(Err(_))) => continue,
+                Ok(None) | Err(_) => break,
+            };
+            let answer = match answer {
+                Ok(Ok((witness, sig))) => {
+                    if let Some(key) = keys.get(&p) {
+                        cx.authority
+                            .note_witnessed(cx.store, key, checkpoint.size, now())
+                            .await
+                            .map_err(|e| HubError::Audit(e.to_string()))?;
+                    }
+                    let valid = ed25519_dalek::VerifyingKey::from_bytes(&witness)
+                        .is_ok_and(|vk| checkpoint.verify(&vk, &sig));
+                    if valid {
+                        signed.cosignatures.push((witness, sig));
+                    }
+                    Answer::CoSigned { valid }
+                }
+                Ok(Err(error)) => Answer::Refused(error),
+                Err(_) => Answer::Disconnected,
+            };
+            round.answer(p, answer);
+        }
+        for p in round.waiting() {
+            if let Some(key) = keys.get(&p) {
+                self.waiters.lock().await.remove(&(*key, checkpoint.size));
+            }
+        }
+        let verdict = round.finish();
+        if verdict.record {
+            cx.authority
+                .record_checkpoint(cx.store, &signed, now())
+                .await
+                .map_err(|e| HubError::Audit(e.to_string()))?;
+        }
+        let name = |p: PartyIndex| {
+            config
+                .members
+                .get(usize::from(p))
+                .map_or_else(|| format!("party {p}"), |key| config.node_name(key))
+        };
+        let error = |p: PartyIndex, m: Missing| match m {
+            Missing::Busy { size } => failed(
+                name(p),
+                format!("still witnessing the checkpoint of size {size}"),
+            ),
+            Missing::Unreachable => HubError::Unavailable(name(p)),
+            Missing::InvalidCoSignature => failed(name(p), "co-signature does not verify".into()),
+            Missing::Refused(why) => failed(
+                name(p),
+                format!("refused to co-sign audit checkpoint: {why}"),
+            ),
+            Missing::Disconnected => failed(
+                name(p),
+                "disconnected before co-signing the audit checkpoint".into(),
+            ),
+            Missing::TimedOut => HubError::Timeout {
+                after: timeout,
+                waiting_for: name(p),
+            },
+        };
+        let t = config.threshold;
+        match verdict.result {
+            Err(Shortfall::Required(p, why)) => {
+                // Never in the round: it is not connected.
+                Err(why.map_or_else(|| HubError::Unavailable(name(p)), |m| error(p, m)))
+            }
+            Err(Shortfall::BelowThreshold { cosigned, first }) => Err(first.map_or_else(
+                || {
+                    HubError::Unavailable(format!(
+                        "only {cosigned} of the {t} required nodes co-signed the audit checkpoint"
+                    ))
+                },
+                |(p, m)| error(p, m),
+            )),
+            Ok(cosigners) => {
+                for (p, m) in verdict.without {
+                    eprintln!(
+                        "server: audit checkpoint of size {} holds without: {}",
+                        checkpoint.size,
+                        error(p, m)
+                    );
+                }
+                Ok((signed, cosigners))
+            }
+        }
+    }
+}
+
+fn failed(node: String, error: String) -> HubError {
+    HubError::Failed {
+        node,
+        error,
+        blame: String::new(),
+    }
+}
+
+/// The stored entries below `size` that the node with `key` has not
+/// witnessed yet.
+async fn unwitnessed(
+    cx: &Context<'_>,
+    key: &NodePublicKey,
+    size: u64,
+) -> Result<Vec<SignedEntry>, HubError> {
+    let mut entries = Vec::new();
+    let mut next = cx.authority.witnessed(key).await;
+    while next < size {
+        let batch = cx
+            .store
+            .audit_entries(next, (size - next).min(1024))
+            .await?;
+        if batch.is_empty() {
+            break;
+        }
+        for body in batch {
+            let e: SignedEntry = postcard::from_bytes(&body)
+                .map_err(|_| HubError::Disagree("stored audit entry does not decode"))?;
+            entries.push(e);
+            next += 1;
+        }
+    }
+    Ok(entries)
+}

@@ -1,0 +1,415 @@
+//! A signing request's life as a state machine, without I/O:
+//!
+//! ```text
+//! pending ──quorum met──▶ approved ──dispatch──▶ signing ──▶ signed
+//!    │                                              └──────▶ failed
+//!    └──reject / policy blocks──▶ rejected
+//! ```
+//!
+//! Each transition is a method that checks the state it starts from and
+//! returns a [`Transition`] error otherwise, so that no caller can approve a
+//! request that is no longer pending, dispatch one twice, or move one out
+//! of a final state. The caller stores the result with a compare-and-swap
+//! on the previous document, which makes "one dispatch per request" hold
+//! across concurrent callers too. Time comes in as an argument.
+
+use custos_protocol::authz::SigningRecord;
+use custos_tss::PartyIndex;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Where a request stands, with what that stage carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum Stage {
+    /// Waiting for approvals.
+    Pending,
+    /// The server's reading of the policy is met; not dispatched yet.
+    Approved,
+    /// Sent to the committee (logged, checkpointed, signing).
+    Signing,
+    /// Signed.
+    Signed {
+        /// What the signing produced.
+        signed: SignedView,
+    },
+    /// Signing failed (the signing entry was logged: it counts for velocity).
+    Failed {
+        /// Why.
+        error: String,
+    },
+    /// Rejected by an approver or blocked by policy; never sent.
+    Rejected {
+        /// Why.
+        error: String,
+    },
+}
+
+impl Stage {
+    /// No transition leaves this stage.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Stage::Signed { .. } | Stage::Failed { .. } | Stage::Rejected { .. }
+        )
+    }
+
+    /// Whether the request was (or is about to be) sent for signing: what
+    /// the server's velocity ledger counts.
+    pub fn is_dispatched(&self) -> bool {
+        matches!(
+            self,
+            Stage::Approved | Stage::Signing | Stage::Signed { .. } | Stage::Failed { .. }
+        )
+    }
+
+    /// Lower-case name, as the API shows it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Stage::Pending => "pending",
+            Stage::Approved => "approved",
+            Stage::Signing => "signing",
+            Stage::Signed { .. } => "signed",
+            Stage::Failed { .. } => "failed",
+            Stage::Rejected { .. } => "rejected",
+        }
+    }
+}
+
+/// A transition refused by the state machine.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Transition {
+    /// The request is not in the stage this transition starts from.
+    #[error("request {id} is {stage}")]
+    WrongStage {
+        /// Request id.
+        id: String,
+        /// Its stage.
+        stage: &'static str,
+    },
+    /// This user approved already (each user counts once).
+    #[error("{0} approved already")]
+    DuplicateApproval(String),
+}
+
+/// One approval as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalView {
+    /// Approver.
+    pub user: String,
+    /// Signature over the request hash and governance head (hex).
+    pub signature: String,
+}
+
+/// A signing request and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RequestView {
+    /// Request id (hex, from the intent).
+    pub id: String,
+    /// Canonical `SigningRequest` (hex).
+    pub request: String,
+    /// Its hash (hex): what the initiator signed.
+    pub hash: String,
+    /// What the intent moves, as policy sees it.
+    pub record: RecordView,
+    /// Initiator's signature (hex).
+    pub initiator_signature: String,
+    /// Governance head (hex) approvals must name.
+    pub head: String,
+    /// Approvals so far.
+    pub approvals: Vec<ApprovalView>,
+    /// The server's reading of the policy: `allow`, `block`, or
+    /// `approve N` (nodes decide again).
+    pub decision: String,
+    /// Name of the matching rule (none: default deny).
+    pub rule: Option<String>,
+    /// The stage (`state`: `pending` | `approved` | `signing` | `signed` |
+    /// `failed` | `rejected`, with `signed` or `error` where it has them).
+    #[serde(flatten)]
+    pub stage: Stage,
+    /// Requested signers.
+    pub signers: Option<Vec<PartyIndex>>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// Policy-relevant fields of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RecordView {
+    /// Wallet.
+    pub wallet: String,
+    /// Initiator.
+    pub initiator: String,
+    /// Chain.
+    pub chain: String,
+    /// `native` or token address.
+    pub asset: String,
+    /// Recipient.
+    pub destination: String,
+    /// Base units.
+    pub amount: String,
+}
+
+/// What a signed request produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SignedView {
+    /// Transfers and complete PSBTs: Ethereum 0x-hex, Bitcoin hex, Solana base64.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_tx: Option<String>,
+    /// Transfers: the sending address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Bitcoin: (scriptPubKey hex, value) per input.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub prevouts: Vec<(String, u64)>,
+    /// PSBTs: the updated PSBT (base64).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psbt: Option<String>,
+    /// Messages: scheme.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    /// Messages: public key at the path (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    /// Messages: what the signature verifies against (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Messages: the signature (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// Messages: made from a pooled presignature.
+    #[serde(default)]
+    pub presigned: bool,
+}
+
+impl From<&SigningRecord> for RecordView {
+    fn from(r: &SigningRecord) -> Self {
+        Self {
+            wallet: r.wallet.clone(),
+            initiator: r.initiator.clone(),
+            chain: r.chain.clone(),
+            asset: r.asset.clone(),
+            destination: r.destination.clone(),
+            amount: r.amount.clone(),
+        }
+    }
+}
+
+impl RequestView {
+    fn wrong_stage(&self) -> Transition {
+        Transition::WrongStage {
+            id: self.id.clone(),
+            stage: self.stage.name(),
+        }
+    }
+
+    /// Whether the request waits for approvals.
+    pub fn is_pending(&self) -> bool {
+        self.stage == Stage::Pending
+    }
+
+    /// Adds an approval under governance head `head` (pending only; each
+    /// user once).
+    pub fn approve(&mut self, approval: ApprovalView, head: String) -> Result<(), Transition> {
+        if !self.is_pending() {
+            return Err(self.wrong_stage());
+        }
+        if self.approvals.iter().any(|a| a.user == approval.user) {
+            return Err(Transition::DuplicateApproval(approval.user));
+        }
+        self.head = head;
+        self.approvals.push(approval);
+        Ok(())
+    }
+
+    /// Test builds: a lying server counts an approval it should have
+    /// refused (nodes must refuse the signing).
+    #[cfg(feature = "fault-injection")]
+    pub fn approve_unchecked(&mut self, approval: ApprovalView, head: String) {
+        self.head = head;
+        self.approvals.push(approval);
+    }
+
+    /// The approvals meet the server's reading of the policy: pending →
+    /// approved.
+    pub fn quorum_met(&mut self) -> Result<(), Transition> {
+        if !self.is_pending() {
+            return Err(self.wrong_stage());
+        }
+        self.stage = Stage::Approved;
+        Ok(())
+    }
+
+    /// Rejected by an approver or blocked by policy: pending → rejected.
+    pub fn reject(&mut self, error: String) -> Result<(), Transition> {
+        if !self.is_pending() {
+            return Err(self.wrong_stage());
+        }
+        self.stage = Stage::Rejected { error };
+        Ok(())
+    }
+
+    /// Sent to the committee: approved → signing. Only once: a request is
+    /// approved once, and this leaves that stage.
+    pub fn begin_signing(&mut self) -> Result<(), Transition> {
+        if self.stage != Stage::Approved {
+            return Err(self.wrong_stage());
+        }
+        self.stage = Stage::Signing;
+        Ok(())
+    }
+
+    /// Test builds: a lying server dispatches a request again, whatever its
+    /// stage (nodes must refuse the request id they signed).
+    #[cfg(feature = "fault-injection")]
+    pub fn force_signing(&mut self) {
+        self.stage = Stage::Signing;
+    }
+
+    /// The committee finished: signing → signed | failed.
+    pub fn finish(&mut self, result: Result<SignedView, String>) -> Result<(), Transition> {
+        if self.stage != Stage::Signing {
+            return Err(self.wrong_stage());
+        }
+        self.stage = match result {
+            Ok(signed) => Stage::Signed { signed },
+            Err(error) => Stage::Failed { error },
+        };
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn request() -> RequestView {
+        RequestView {
+            id: "r1".into(),
+            request: String::new(),
+            hash: String::new(),
+            record: RecordView {
+                wallet: "w".into(),
+                initiator: "ivy".into(),
+                chain: "ethereum".into(),
+                asset: "native".into(),
+                destination: "0x".into(),
+                amount: "1".into(),
+            },
+            initiator_signature: String::new(),
+            head: "h0".into(),
+            approvals: Vec::new(),
+            decision: "approve 2".into(),
+            rule: None,
+            stage: Stage::Pending,
+            signers: None,
+            created_at: 0,
+        }
+    }
+
+    fn approval(user: &str) -> ApprovalView {
+        ApprovalView {
+            user: user.into(),
+            signature: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_happy_path_and_its_json() {
+        let mut r = request();
+        r.approve(approval("ann"), "h1".into()).unwrap();
+        assert_eq!(
+            r.approve(approval("ann"), "h1".into()),
+            Err(Transition::DuplicateApproval("ann".into()))
+        );
+        r.quorum_met().unwrap();
+        assert_eq!(
+            r.approve(approval("bob"), "h1".into())
+                .unwrap_err()
+                .to_string(),
+            "request r1 is approved"
+        );
+        r.begin_signing().unwrap();
+        assert!(r.begin_signing().is_err(), "dispatched twice");
+        r.finish(Ok(SignedView::default())).unwrap();
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["state"], "signed");
+        assert!(json["signed"].is_object());
+        let back: RequestView = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn documents_of_the_earlier_shape_still_load() {
+        let mut json = serde_json::to_value(request()).unwrap();
+        json["state"] = "failed".into();
+        json["error"] = "node-1 failed".into();
+        json["signed"] = serde_json::Value::Null;
+        let r: RequestView = serde_json::from_value(json).unwrap();
+        assert_eq!(
+            r.stage,
+            Stage::Failed {
+                error: "node-1 failed".into()
+            }
+        );
+    }
+
+    #[derive(Debug, Clone)]
+    enum Event {
+        Approve(u8),
+        QuorumMet,
+        Reject,
+        BeginSigning,
+        Finish(bool),
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        prop_oneof![
+            (0u8..4).prop_map(Event::Approve),
+            Just(Event::QuorumMet),
+            Just(Event::Reject),
+            Just(Event::BeginSigning),
+            any::<bool>().prop_map(Event::Finish),
+        ]
+    }
+
+    proptest! {
+        /// Whatever happens in whatever order: no transition leaves a final
+        /// stage, approvals change only while pending and count each user
+        /// once, and a request is dispatched at most once.
+        #[test]
+        fn the_machine_holds_its_invariants(events in proptest::collection::vec(event(), 0..40)) {
+            let mut r = request();
+            let mut dispatches = 0;
+            for e in events {
+                let before = r.clone();
+                let result = match e {
+                    Event::Approve(u) => r.approve(approval(&format!("u{u}")), "h".into()),
+                    Event::QuorumMet => r.quorum_met(),
+                    Event::Reject => r.reject("no".into()),
+                    Event::BeginSigning => r.begin_signing(),
+                    Event::Finish(ok) => r.finish(if ok { Ok(SignedView::default()) } else { Err("x".into()) }),
+                };
+                if result.is_err() {
+                    prop_assert_eq!(&r, &before, "a refused transition changed the request");
+                    continue;
+                }
+                prop_assert!(!before.stage.is_final(), "left a final stage: {:?}", before.stage);
+                if r.approvals != before.approvals {
+                    prop_assert_eq!(&before.stage, &Stage::Pending);
+                    prop_assert_eq!(r.approvals.len(), before.approvals.len() + 1);
+                }
+                if matches!(e, Event::BeginSigning) {
+                    dispatches += 1;
+                    prop_assert_eq!(&before.stage, &Stage::Approved);
+                }
+                let mut users: Vec<_> = r.approvals.iter().map(|a| &a.user).collect();
+                users.sort();
+                users.dedup();
+                prop_assert_eq!(users.len(), r.approvals.len());
+            }
+            prop_assert!(dispatches <= 1, "dispatched {} times", dispatches);
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! Signing requests: the initiator's signed request, the server's policy
+//! evaluation (for the users' information — every node decides again),
+//! approvals, and the dispatch to the committee once the quorum is met
+//! (`dispatch`). Where a request stands is `machine::request`'s state machine;
+//! every transition is checked there before it is logged and stored.
+//! Every step is appended to the audit log first; the signing entry must be
+//! covered by a checkpoint the signers co-signed before they sign.
+
+mod dispatch;
+mod stored;
+
+use custos_chains::intent::BitcoinNetwork;
+use custos_governance::{approval_message, initiate_message, Governance, Role};
+use custos_net::clock::unix_now as now;
+use custos_policy::{Action, Approver, Decision, Spent, Transfer};
+use custos_protocol::authz::{SigningRecord, SigningRequest};
+use custos_tss::PartyIndex;
+
+pub use stored::{get, list};
+
+use crate::error::FlowError;
+use crate::faults::{fault_active, fault_is};
+use crate::hub::Hub;
+use crate::machine::request::{ApprovalView, RecordView, RequestView, Stage};
+use crate::signing::check_message;
+use crate::transfers::account_key;
+use dispatch::dispatch;
+use stored::{forbidden, governance, invalid, load, refused, save, unhex};
+
+/// Adds an approval through the state machine (test builds playing a
+/// lying server count one it should have refused).
+fn add_approval(view: &mut RequestView, a: ApprovalView, head: String) -> Result<(), FlowError> {
+    #[cfg(feature = "fault-injection")]
+    if fault_is("accept") {
+        view.approve_unchecked(a, head);
+        return Ok(());
+    }
+    view.approve(a, head).map_err(refused)
+}
+
+/// The server's velocity ledger: requests sent for signing.
+async fn spent(hub: &Hub) -> Result<Vec<Spent>, FlowError> {
+    Ok(list(hub)
+        .await?
+        .iter()
+        .filter(|r| r.stage.is_dispatched())
+        .filter_map(|r| {
+            Some(Spent {
+                time: r.created_at,
+                wallet: r.record.wallet.clone(),
+                initiator: r.record.initiator.clone(),
+                chain: r.record.chain.clone(),
+                asset: r.record.asset.clone(),
+                amount: r.record.amount.parse().ok()?,
+            })
+        })
+        .collect())
+}
+
+async fn decide(
+    hub: &Hub,
+    gov: &Governance,
+    record: &SigningRecord,
+) -> Result<(Decision, Option<String>), FlowError> {
+    let s = gov.state();
+    let (policy, book) =
+        custos_policy::from_documents(s.policy.as_deref(), s.address_book.as_deref())
+            .map_err(|e| FlowError::Invalid(e.to_string()))?;
+    let transfer = Transfer {
+        initiator: record.initiator.clone(),
+        roles: gov.state().role_names(&record.initiator),
+        wallet: record.wallet.clone(),
+        wallet_groups: book.groups_of_wallet(&record.wallet),
+        chain: record.chain.clone(),
+        asset: record.asset.clone(),
+        destination: record.destination.clone(),
+        amount: record
+            .amount
+            .parse()
+            .map_err(|_| FlowError::Invalid("amount".into()))?,
+    };
+    let ledger: Vec<Spent> = spent(hub).await?;
+    let d = custos_policy::evaluate(&policy, &book, &transfer, now(), &ledger)
+        .map_err(|e| FlowError::Invalid(e.to_string()))?;
+    let name = d
+        .rule
+        .and_then(|i| policy.rules.get(i))
+        .map(|r| r.name.clone());
+    Ok((d, name))
+}
+
+fn describe(a: &Action) -> String {
+    match a {
+        Action::Allow => "allow".into(),
+        Action::Block => "block".into(),
+        Action::Approve { count, .. } => format!("approve {count}"),
+    }
+}
+
+/// Records a signing request the initiator signed; dispatches it at once
+/// if the policy allows it without approvals.
+pub async fn submit(
+    hub: &Hub,
+    initiator: &str,
+    request_bytes: &[u8],
+    signature: &[u8],
+    signers: Option<Vec<PartyIndex>>,
+) -> Result<RequestView, FlowError> {
+    let request = SigningRequest::from_bytes(request_bytes).map_err(invalid)?;
+    let w = hub
+        .store()
+        .wallet(request.wallet())
+        .await?
+        .ok_or_else(|| FlowError::NoWallet(request.wallet().to_owned()))?;
+    if w.key_id != request.key_id() {
+        return Err(FlowError::Invalid(
+            "the request names another key than its wallet".into(),
+        ));
+    }
+    match &request {
+        SigningRequest::Transfer(intent) => {
+            intent.validate()?;
+            custos_chains::intent::check_token(intent, &hub.config().tokens)?;
+            custos_chains::build(intent, &account_key(&w, intent.account)?)?;
+        }
+        SigningRequest::Message(m) => check_message(&w, &dispatch::message_spec(m, None))?,
+        SigningRequest::Psbt(p) => {
+            let network: BitcoinNetwork = p.network.parse()?;
+            let psbt = custos_chains::psbt::parse(&p.psbt)?;
+            let key_at = |a: u32| {
+                account_key(&w, a).map_err(|_| custos_chains::ChainError::Key("account key"))
+            };
+            custos_chains::psbt::plan(&psbt, network, key_at)?;
+        }
+    }
+    let gov = governance(hub).await?;
+    let hash = request.hash().map_err(invalid)?;
+    gov.state()
+        .verify_user(initiator, &initiate_message(&hash), signature)
+        .map_err(|e| forbidden(e.to_string()))?;
+    if !gov.state().has_role(initiator, Role::Initiator) {
+        return Err(forbidden(format!(
+            "{initiator} does not hold the initiator role"
+        )));
+    }
+    let record = request.record(initiator).map_err(invalid)?;
+    let (decision, rule) = decide(hub, &gov, &record).await?;
+    let mut view = RequestView {
+        id: record.request_id.clone(),
+        request: hex::encode(request_bytes),
+        hash: hex::encode(hash),
+        record: RecordView::from(&record),
+        initiator_signature: hex::encode(signature),
+        head: hex::encode(gov.head()),
+        approvals: Vec::new(),
+        decision: describe(&decision.action),
+        rule,
+        stage: Stage::Pending,
+        signers,
+        created_at: now(),
+    };
+    hub.audit(
+        initiator,
+        "request",
+        serde_json::json!({ "request_id": view.id, "hash": view.hash, "record": view.record, "decision": view.decision, "rule": view.rule }),
+    )
+    .await
+    .map_err(|e| FlowError::Audit(e.to_string()))?;
+    if decision.action == Action::Block && !fault_active() {
+        let why = match &view.rule {
+            Some(r) => format!("policy rule {r:?} blocks this transfer"),
+            None => "no policy rule matches (default deny)".into(),
+        };
+        view.reject(why).map_err(refused)?;
+    }
+    // Test builds: a lying server dispatches without approvals, or despite
+    // its own reading of the policy.
+    let force =
+        fault_is("no-approvals") || (fault_is("accept") && decision.action == Action::Block);
+    if view.is_pending()
+        && (custos_policy::check_approvals(&decision, initiator, &[]).is_ok() || force)
+    {
+        view.quorum_met().map_err(refused)?;
+    }
+    stored::insert(hub, &view).await?;
+    if view.stage == Stage::Approved {
+        return dispatch(hub, &view.id).await;
+    }
+    Ok(view)
+}
+
+/// Adds `user`'s approval (a signature over the request hash and the
+/// current governance head); dispatches once the quorum is met.
+pub async fn approve(
+    hub: &Hub,
+    id: &str,
+    user: &str,
+    signature: &[u8],
+) -> Result<RequestView, FlowError> {
+    let (old, mut view) = load(hub, id).await?;
+    if matches!(view.stage, Stage::Signed { .. }) && fault_active() {
+        // A lying server replays an approved, signed request.
+        return dispatch(hub, id).await;
+    }
+    if !view.is_pending() {
+        return Err(FlowError::Invalid(format!(
+            "request {id} is {}",
+            view.stage.name()
+        )));
+    }
+    let gov = governance(hub).await?;
+    let hash: [u8; 32] = unhex(&view.hash, "hash")?
+        .try_into()
+        .map_err(|_| FlowError::Invalid("hash".into()))?;
+    gov.state()
+        .verify_user(user, &approval_message(&hash, &gov.head()), signature)
+        .map_err(|e| forbidden(e.to_string()))?;
+    let request = SigningRequest::from_bytes(&unhex(&view.request, "request")?).map_err(invalid)?;
+    let record = request.record(&view.record.initiator).map_err(invalid)?;
+    let (decision, _) = decide(hub, &gov, &record).await?;
+    let me = Approver {
+        user: user.to_owned(),
+        roles: gov.state().role_names(user),
+    };
+    if !fault_is("accept") {
+        if user == view.record.initiator {
+            return Err(forbidden("the initiator cannot approve their own request"));
+        }
+        if !custos_policy::may_approve(&decision, &view.record.initiator, &me) {
+            return Err(forbidden(format!("{user} may not approve this request")));
+        }
+    }
+    // The transition is checked before anything is logged or stored.
+    let approval = ApprovalView {
+        user: user.to_owned(),
+        signature: hex::encode(signature),
+    };
+    add_approval(&mut view, approval, hex::encode(gov.head()))?;
+    hub.audit(
+        user,
+        "approval",
+        serde_json::json!({ "request_id": id, "head": hex::encode(gov.head()) }),
+    )
+    .await
+    .map_err(|e| FlowError::Audit(e.to_string()))?;
+    let approvers: Vec<Approver> = view
+        .approvals
+        .iter()
+        .map(|a| Approver {
+            user: a.user.clone(),
+            roles: gov.state().role_names(&a.user),
+        })
+        .collect();
+    // Test builds: a lying server dispatches short of the quorum, or counts
+    // approvals it should have refused.
+    let need = match &decision.action {
+        Action::Approve { count, .. } => *count as usize,
+        _ => 0,
+    };
+    let force = fault_is("below-quorum") || (fault_is("accept") && view.approvals.len() >= need);
+    if custos_policy::check_approvals(&decision, &view.record.initiator, &approvers).is_ok()
+        || force
+    {
+        view.quorum_met().map_err(refused)?;
+    }
+    save(hub, &old, &view).await?;
+    if view.stage == Stage::Approved {
+        return dispatch(hub, id).await;
+    }
+    Ok(view)
+}
+
+/// Rejects a pending request (any user who may approve it).
+pub async fn reject(
+    hub: &Hub,
+    id: &str,
+    user: &str,
+    reason: &str,
+) -> Result<RequestView, FlowError> {
+    let (old, mut view) = load(hub, id).await?;
+    if !view.is_pending() {
+        return Err(FlowError::Invalid(format!(
+            "request {id} is {}",
+            view.stage.name()
+        )));
+    }
+    let gov = governance(hub).await?;
+    if !gov.state().has_role(user, Role::Approver) && !gov.state().has_role(user, Role::Admin) {
+        return Err(forbidden(format!("{user} may not reject requests")));
+    }
+    hub.audit(
+        user,
+        "rejection",
+        serde_json::json!({ "request_id": id, "reason": reason }),
+    )
+    .await
+    .map_err(|e| FlowError::Audit(e.to_string()))?;
+    view.reject(format!("rejected by {user}: {reason}"))
+        .map_err(refused)?;
+    save(hub, &old, &view).await?;
+    Ok(view)
+}
