@@ -53,6 +53,10 @@ pub enum ChainError {
     /// The token is not known for this chain and network.
     #[error("unknown token {0}")]
     UnknownToken(String),
+    /// Transfer arguments are missing or malformed (the message names the
+    /// field as the CLI calls it).
+    #[error("{0}")]
+    Arguments(String),
     /// The intent is malformed (encoding, version, trailing bytes, fields).
     #[error("intent: {0}")]
     Intent(&'static str),

@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod address;
+pub mod args;
 pub mod bitcoin;
 pub mod error;
 pub mod ethereum;

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::Cursor;
 
-use bitcoin::psbt::Psbt;
+pub use bitcoin::psbt::Psbt;
 use bitcoin::{ScriptBuf, TapSighashType, TxOut, Witness};
 
 use crate::bitcoin::{account, p2wpkh_sighash, taproot_key_sighash, witnesses, Spend};

@@ -93,21 +93,21 @@ fn chain_disagree(_: &ChainError) -> &'static str {
     "the nodes' signatures do not complete the transaction"
 }
 
-/// Signs the inputs of `psbt` that belong to `wallet_id`; returns the
-/// updated PSBT and, when complete, the transaction.
+/// Signs the wallet's `planned` inputs of `psbt` (found and checked when the
+/// request was); returns the updated PSBT and, when complete, the
+/// transaction.
+#[allow(clippy::too_many_arguments)]
 pub async fn sign_psbt(
     hub: &Hub,
-    wallet_id: &str,
+    w: &WalletRecord,
     network: BitcoinNetwork,
     network_name: &str,
-    psbt_bytes: &[u8],
+    mut psbt: custos_chains::psbt::Psbt,
+    planned: &[custos_chains::psbt::PlannedInput],
     signers: Option<Vec<PartyIndex>>,
     ctx: &AuthContext,
 ) -> Result<custos_chains::psbt::Signed, FlowError> {
-    let w = wallet(hub, wallet_id).await?;
-    let mut psbt = custos_chains::psbt::parse(psbt_bytes)?;
-    let key_at = |a: u32| account_key(&w, a).map_err(|_| ChainError::Key("account key"));
-    let planned = custos_chains::psbt::plan(&psbt, network, key_at)?;
+    let key_at = |a: u32| account_key(w, a).map_err(|_| ChainError::Key("account key"));
     let signers = choose_signers(hub, signers).await?;
     let kind = JobKind::SignPsbt {
         key_id: w.key_id.clone(),
@@ -127,7 +127,7 @@ pub async fn sign_psbt(
         .run(kind, SessionKind::Sign, &signers, Some(&w.id), timeout)
         .await?;
     let sigs = signatures(&outcomes)?;
-    custos_chains::psbt::apply(&mut psbt, network, &planned, &sigs, key_at)
+    custos_chains::psbt::apply(&mut psbt, network, planned, &sigs, key_at)
         .map_err(|e| FlowError::Hub(HubError::Disagree(chain_disagree(&e))))?;
     Ok(custos_chains::psbt::finish(&psbt)?)
 }

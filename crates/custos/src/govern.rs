@@ -34,8 +34,7 @@ pub fn transfer(c: &Client, key: &UserKey, wallet: &str, request: Value) -> Resu
     )?;
     let bytes = hex::decode(prepared["intent"].as_str().context("prepared intent")?)?;
     let intent = TransferIntent::from_bytes(&bytes)?;
-    let asked: custos_server::api_chains::TransferRequest =
-        serde_json::from_value(request.clone())?;
+    let asked: custos_chains::args::TransferArgs = serde_json::from_value(request.clone())?;
     // Token decimals come from the server's list; everything else from us.
     let tokens: Vec<custos_chains::intent::KnownToken> = match (&asked.asset, &intent.chain) {
         (
@@ -61,8 +60,7 @@ pub fn transfer(c: &Client, key: &UserKey, wallet: &str, request: Value) -> Resu
         }
         _ => Vec::new(),
     };
-    let expected =
-        custos_server::api_chains::chain_intent(&asked, &tokens).map_err(anyhow::Error::msg)?;
+    let expected = custos_chains::args::chain_intent(&asked, &tokens)?;
     if intent.chain != expected
         || intent.wallet != wallet
         || intent.account != asked.index.unwrap_or(0)

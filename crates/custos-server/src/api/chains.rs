@@ -1,14 +1,11 @@
 //! `/v1` endpoints for addresses and transfer preparation.
 
-use std::str::FromStr;
-
 use axum::extract::{Path, Query, State};
 use axum::http::Uri;
 use axum::Json;
 use custos_chains::address::AddressKind;
-use custos_chains::intent::{
-    Asset, BitcoinNetwork, BitcoinTransfer, ChainIntent, EthereumTransfer, SolanaTransfer, Utxo,
-};
+use custos_chains::args::TransferArgs;
+use custos_chains::intent::BitcoinNetwork;
 use custos_tss::PartyIndex;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -19,10 +16,8 @@ use crate::api::state::Api;
 use crate::error::FlowError;
 use crate::transfers;
 
-fn network(n: Option<&str>) -> Result<(BitcoinNetwork, String), Failure> {
-    let name = n.unwrap_or("mainnet");
-    let net = BitcoinNetwork::from_str(name).map_err(|e| bad(e.to_string()))?;
-    Ok((net, name.to_owned()))
+fn network(n: Option<&str>) -> Result<BitcoinNetwork, Failure> {
+    custos_chains::args::network(n).map_err(|e| bad(e.to_string()))
 }
 
 /// Which address.
@@ -66,7 +61,7 @@ pub(crate) async fn address(
     });
     let kind = match chain.as_str() {
         "ethereum" => AddressKind::Ethereum,
-        "bitcoin" => AddressKind::Bitcoin(network(q.network.as_deref())?.0),
+        "bitcoin" => AddressKind::Bitcoin(network(q.network.as_deref())?),
         "solana" => AddressKind::Solana,
         other => return Err(bad(format!("unknown chain {other:?}"))),
     };
@@ -74,7 +69,8 @@ pub(crate) async fn address(
     Ok(Json(AddressResponse { address }))
 }
 
-/// A transfer from one wallet account; chain-specific fields as named.
+/// A transfer from one wallet account; chain-specific fields as named
+/// (`custos_chains::args::TransferArgs`, plus the signers).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TransferRequest {
     /// `ethereum` | `bitcoin` | `solana`.
@@ -109,103 +105,25 @@ pub struct TransferRequest {
     pub signers: Option<Vec<PartyIndex>>,
 }
 
-fn need<T>(v: Option<T>, name: &str, chain: &str) -> Result<T, Failure> {
-    v.ok_or_else(|| bad(format!("{chain} transfers need {name}")))
-}
-
-fn number<T: FromStr>(s: &str, what: &str) -> Result<T, Failure> {
-    s.trim()
-        .parse()
-        .map_err(|_| bad(format!("{what} is not a whole number in range")))
-}
-
-fn utxo(s: &str) -> Result<Utxo, Failure> {
-    let mut parts = s.split(':');
-    let (Some(txid), Some(vout), Some(value), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad(format!("UTXO {s:?} is not TXID:VOUT:SATS")));
-    };
-    let txid: [u8; 32] = hex::decode(txid)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| bad(format!("UTXO {s:?}: txid is not 32 bytes of hex")))?;
-    Ok(Utxo {
-        txid,
-        vout: number(vout, "vout")?,
-        value: number(value, "UTXO value")?,
-    })
-}
-
-/// The chain part of an intent for `r` (tokens resolved from `tokens`); the
-/// CLI uses it too, to compare a prepared intent with what the user asked.
-pub fn chain_intent(
-    r: &TransferRequest,
-    tokens: &[custos_chains::intent::KnownToken],
-) -> Result<ChainIntent, String> {
-    intent(r, tokens).map_err(|f| f.1)
-}
-
-fn intent(
-    r: &TransferRequest,
-    tokens: &[custos_chains::intent::KnownToken],
-) -> Result<ChainIntent, Failure> {
-    let asset = |chain: &str| -> Result<Asset, Failure> {
-        match &r.asset {
-            None => Ok(Asset::Native),
-            Some(address) => tokens
-                .iter()
-                .find(|t| t.chain == chain && t.address == *address)
-                .map(|t| Asset::Token {
-                    address: t.address.clone(),
-                    decimals: t.decimals,
-                })
-                .ok_or_else(|| bad(format!("unknown token {address}"))),
+impl TransferRequest {
+    /// The typed arguments `custos_chains::args` turns into an intent.
+    pub fn args(&self) -> TransferArgs {
+        TransferArgs {
+            chain: self.chain.clone(),
+            to: self.to.clone(),
+            amount: self.amount.clone(),
+            asset: self.asset.clone(),
+            index: self.index,
+            network: self.network.clone(),
+            chain_id: self.chain_id,
+            nonce: self.nonce,
+            max_fee_per_gas: self.max_fee_per_gas.clone(),
+            max_priority_fee_per_gas: self.max_priority_fee_per_gas.clone(),
+            gas_limit: self.gas_limit,
+            utxos: self.utxos.clone(),
+            fee_rate: self.fee_rate,
+            recent_blockhash: self.recent_blockhash.clone(),
         }
-    };
-    match r.chain.as_str() {
-        "ethereum" => Ok(ChainIntent::Ethereum(EthereumTransfer {
-            chain_id: need(r.chain_id, "--chain-id", "ethereum")?,
-            to: r.to.clone(),
-            asset: asset("ethereum")?,
-            amount: number(&r.amount, "amount")?,
-            nonce: need(r.nonce, "--nonce", "ethereum")?,
-            max_fee_per_gas: number(
-                &need(r.max_fee_per_gas.clone(), "--max-fee-per-gas", "ethereum")?,
-                "max fee per gas",
-            )?,
-            max_priority_fee_per_gas: number(
-                &need(
-                    r.max_priority_fee_per_gas.clone(),
-                    "--max-priority-fee-per-gas",
-                    "ethereum",
-                )?,
-                "max priority fee per gas",
-            )?,
-            gas_limit: need(r.gas_limit, "--gas-limit", "ethereum")?,
-        })),
-        "bitcoin" => {
-            if r.asset.is_some() {
-                return Err(bad("bitcoin transfers move bitcoin only"));
-            }
-            Ok(ChainIntent::Bitcoin(BitcoinTransfer {
-                network: network(r.network.as_deref())?.0,
-                to: r.to.clone(),
-                amount: number(&r.amount, "amount")?,
-                utxos: need(r.utxos.as_ref(), "--utxo", "bitcoin")?
-                    .iter()
-                    .map(|u| utxo(u))
-                    .collect::<Result<_, _>>()?,
-                fee_rate: need(r.fee_rate, "--fee-rate", "bitcoin")?,
-            }))
-        }
-        "solana" => Ok(ChainIntent::Solana(SolanaTransfer {
-            to: r.to.clone(),
-            asset: asset("solana")?,
-            amount: number(&r.amount, "amount")?,
-            recent_blockhash: need(r.recent_blockhash.clone(), "--recent-blockhash", "solana")?,
-        })),
-        other => Err(bad(format!("unknown chain {other:?}"))),
     }
 }
 
@@ -233,7 +151,8 @@ pub(crate) async fn prepare(
     crate::api::read_gate::may_read(&api, &user, uri.path()).await?;
     let body: TransferRequest =
         serde_json::from_slice(&body).map_err(|e| bad(format!("request body: {e}")))?;
-    let chain = intent(&body, &api.hub.config().tokens)?;
+    let chain = custos_chains::args::chain_intent(&body.args(), &api.hub.config().tokens)
+        .map_err(|e| bad(e.to_string()))?;
     let intent = transfers::prepare(&api.hub, &id, body.index.unwrap_or(0), chain).await?;
     Ok(Json(PreparedTransfer {
         intent: hex::encode(intent.to_bytes().map_err(|e| bad(e.to_string()))?),

@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use custos_chains::intent::{BitcoinNetwork, TransferIntent};
+use custos_chains::intent::TransferIntent;
+use custos_chains::Unsigned;
 use custos_net::clock::unix_now as now;
 use custos_protocol::authz::{Authorization, MessageRequest, SigningRequest, SIGN_ACTION};
 use custos_protocol::control::JobKind;
@@ -15,10 +16,11 @@ use custos_tss::PartyIndex;
 use crate::error::FlowError;
 use crate::hub::{Hub, HubError};
 use crate::machine::request::{RequestView, SignedView};
+use crate::requests::checked::{Checked, Plan};
 use crate::requests::stored::{governance, invalid, load, refused, save, unhex};
 use crate::signing::{choose_signers, AuthContext, SignSpec};
 use crate::store::{SessionKind, WalletRecord};
-use crate::transfers::{account_key, signatures};
+use crate::transfers::signatures;
 
 /// approved → signing (test builds playing a lying server dispatch again
 /// whatever the stage; the nodes must refuse).
@@ -33,17 +35,20 @@ fn start_signing(view: &mut RequestView) -> Result<(), FlowError> {
 
 /// Logs the signing, has the nodes co-sign a checkpoint covering it, and
 /// runs the signing; each node re-checks everything before it joins.
-pub(crate) async fn dispatch(hub: &Hub, id: &str) -> Result<RequestView, FlowError> {
+pub(crate) async fn dispatch(
+    hub: &Hub,
+    id: &str,
+    checked: Checked,
+) -> Result<RequestView, FlowError> {
     let (old, mut view) = load(hub, id).await?;
-    let request = SigningRequest::from_bytes(&unhex(&view.request, "request")?).map_err(invalid)?;
-    let w = hub
-        .store()
-        .wallet(request.wallet())
-        .await?
-        .ok_or_else(|| FlowError::NoWallet(request.wallet().to_owned()))?;
+    if unhex(&view.request, "request")? != checked.bytes {
+        return Err(FlowError::Invalid(format!(
+            "request {id} changed while it was dispatched"
+        )));
+    }
     start_signing(&mut view)?;
     let signing = save(hub, &old, &view).await?;
-    let result = run(hub, &view, &request, &w).await;
+    let result = run(hub, &view, checked).await;
     let (action, detail, outcome) = match &result {
         Ok(s) => (
             "signed",
@@ -75,12 +80,14 @@ pub(crate) fn message_spec(m: &MessageRequest, signers: Option<Vec<PartyIndex>>)
     }
 }
 
-async fn run(
-    hub: &Hub,
-    view: &RequestView,
-    request: &SigningRequest,
-    w: &WalletRecord,
-) -> Result<SignedView, FlowError> {
+async fn run(hub: &Hub, view: &RequestView, checked: Checked) -> Result<SignedView, FlowError> {
+    let Checked {
+        request,
+        wallet: w,
+        plan,
+        ..
+    } = checked;
+    let w = &w;
     let gov = governance(hub).await?;
     let record = request.record(&view.record.initiator).map_err(invalid)?;
     let timeout = Duration::from_millis(hub.config().session_timeout_ms);
@@ -105,7 +112,7 @@ async fn run(
     #[cfg(feature = "fault-injection")]
     let mut edited = request.clone();
     #[cfg(feature = "fault-injection")]
-    if let SigningRequest::Transfer(_) = request {
+    if let SigningRequest::Transfer(_) = &request {
         let stale = hub
             .authority()
             .chain()
@@ -136,16 +143,24 @@ async fn run(
         wallet: w.id.clone(),
         auth,
     };
-    match request {
-        SigningRequest::Transfer(intent) => {
+    match (&request, plan) {
+        (SigningRequest::Transfer(intent), Plan::Transfer(unsigned)) => {
+            // Test builds: a lying server sends the nodes another intent
+            // (and builds what it would assemble from that one).
             #[cfg(feature = "fault-injection")]
-            let intent = match &edited {
-                SigningRequest::Transfer(t) => t,
-                _ => intent,
+            let (intent, unsigned) = match &edited {
+                SigningRequest::Transfer(t) if t != intent => (
+                    t,
+                    Box::new(custos_chains::build(
+                        t,
+                        &crate::transfers::account_key(w, t.account)?,
+                    )?),
+                ),
+                _ => (intent, unsigned),
             };
-            transfer(hub, signers, intent, w, ctx, timeout).await
+            transfer(hub, signers, intent, &unsigned, w, ctx, timeout).await
         }
-        SigningRequest::Message(m) => {
+        (SigningRequest::Message(m), Plan::Message) => {
             let s = crate::signing::sign(hub, &w.id, message_spec(m, signers), &ctx).await?;
             Ok(SignedView {
                 scheme: Some(s.scheme.to_string()),
@@ -156,10 +171,16 @@ async fn run(
                 ..SignedView::default()
             })
         }
-        SigningRequest::Psbt(p) => {
-            let network: BitcoinNetwork = p.network.parse()?;
+        (
+            SigningRequest::Psbt(p),
+            Plan::Psbt {
+                network,
+                psbt,
+                planned,
+            },
+        ) => {
             let s = crate::transfers::sign_psbt(
-                hub, &w.id, network, &p.network, &p.psbt, signers, &ctx,
+                hub, w, network, &p.network, *psbt, &planned, signers, &ctx,
             )
             .await?;
             Ok(SignedView {
@@ -169,6 +190,9 @@ async fn run(
                 ..SignedView::default()
             })
         }
+        _ => Err(FlowError::Invalid(
+            "the request and its plan disagree".into(),
+        )),
     }
 }
 
@@ -180,11 +204,11 @@ async fn transfer(
     hub: &Hub,
     signers: Option<Vec<PartyIndex>>,
     intent: &TransferIntent,
+    unsigned: &Unsigned,
     w: &WalletRecord,
     ctx: AuthContext,
     timeout: Duration,
 ) -> Result<SignedView, FlowError> {
-    let unsigned = custos_chains::build(intent, &account_key(w, intent.account)?)?;
     let signers = choose_signers(hub, signers).await?;
     #[allow(unused_mut)]
     let mut payloads: Vec<Vec<u8>> = unsigned
@@ -212,7 +236,7 @@ async fn transfer(
         )
         .await?;
     let sigs = signatures(&outcomes)?;
-    let signed = custos_chains::assemble(&unsigned, &sigs).map_err(|_| {
+    let signed = custos_chains::assemble(unsigned, &sigs).map_err(|_| {
         FlowError::Hub(HubError::Disagree(
             "the nodes' signatures do not complete the transaction",
         ))

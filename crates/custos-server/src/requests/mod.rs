@@ -6,10 +6,10 @@
 //! Every step is appended to the audit log first; the signing entry must be
 //! covered by a checkpoint the signers co-signed before they sign.
 
+mod checked;
 mod dispatch;
 mod stored;
 
-use custos_chains::intent::BitcoinNetwork;
 use custos_governance::{approval_message, initiate_message, Governance, Role};
 use custos_net::clock::unix_now as now;
 use custos_policy::{Action, Approver, Decision, Spent, Transfer};
@@ -22,8 +22,6 @@ use crate::error::FlowError;
 use crate::faults::{fault_active, fault_is};
 use crate::hub::Hub;
 use crate::machine::request::{ApprovalView, RecordView, RequestView, Stage};
-use crate::signing::check_message;
-use crate::transfers::account_key;
 use dispatch::dispatch;
 use stored::{forbidden, governance, invalid, load, refused, save, unhex};
 
@@ -106,33 +104,8 @@ pub async fn submit(
     signature: &[u8],
     signers: Option<Vec<PartyIndex>>,
 ) -> Result<RequestView, FlowError> {
-    let request = SigningRequest::from_bytes(request_bytes).map_err(invalid)?;
-    let w = hub
-        .store()
-        .wallet(request.wallet())
-        .await?
-        .ok_or_else(|| FlowError::NoWallet(request.wallet().to_owned()))?;
-    if w.key_id != request.key_id() {
-        return Err(FlowError::Invalid(
-            "the request names another key than its wallet".into(),
-        ));
-    }
-    match &request {
-        SigningRequest::Transfer(intent) => {
-            intent.validate()?;
-            custos_chains::intent::check_token(intent, &hub.config().tokens)?;
-            custos_chains::build(intent, &account_key(&w, intent.account)?)?;
-        }
-        SigningRequest::Message(m) => check_message(&w, &dispatch::message_spec(m, None))?,
-        SigningRequest::Psbt(p) => {
-            let network: BitcoinNetwork = p.network.parse()?;
-            let psbt = custos_chains::psbt::parse(&p.psbt)?;
-            let key_at = |a: u32| {
-                account_key(&w, a).map_err(|_| custos_chains::ChainError::Key("account key"))
-            };
-            custos_chains::psbt::plan(&psbt, network, key_at)?;
-        }
-    }
+    let checked = checked::check(hub, request_bytes).await?;
+    let request = &checked.request;
     let gov = governance(hub).await?;
     let hash = request.hash().map_err(invalid)?;
     gov.state()
@@ -184,7 +157,7 @@ pub async fn submit(
     }
     stored::insert(hub, &view).await?;
     if view.stage == Stage::Approved {
-        return dispatch(hub, &view.id).await;
+        return dispatch(hub, &view.id, checked).await;
     }
     Ok(view)
 }
@@ -200,7 +173,8 @@ pub async fn approve(
     let (old, mut view) = load(hub, id).await?;
     if matches!(view.stage, Stage::Signed { .. }) && fault_active() {
         // A lying server replays an approved, signed request.
-        return dispatch(hub, id).await;
+        let checked = checked::check(hub, &unhex(&view.request, "request")?).await?;
+        return dispatch(hub, id, checked).await;
     }
     if !view.is_pending() {
         return Err(FlowError::Invalid(format!(
@@ -215,7 +189,8 @@ pub async fn approve(
     gov.state()
         .verify_user(user, &approval_message(&hash, &gov.head()), signature)
         .map_err(|e| forbidden(e.to_string()))?;
-    let request = SigningRequest::from_bytes(&unhex(&view.request, "request")?).map_err(invalid)?;
+    let bytes = unhex(&view.request, "request")?;
+    let request = SigningRequest::from_bytes(&bytes).map_err(invalid)?;
     let record = request.record(&view.record.initiator).map_err(invalid)?;
     let (decision, _) = decide(hub, &gov, &record).await?;
     let me = Approver {
@@ -263,11 +238,16 @@ pub async fn approve(
     {
         view.quorum_met().map_err(refused)?;
     }
+    // The quorum's dispatch builds what it signs once, from this decoding.
+    let checked = match view.stage {
+        Stage::Approved => Some(checked::complete(hub, request, &bytes).await?),
+        _ => None,
+    };
     save(hub, &old, &view).await?;
-    if view.stage == Stage::Approved {
-        return dispatch(hub, id).await;
+    match checked {
+        Some(checked) => dispatch(hub, id, checked).await,
+        None => Ok(view),
     }
-    Ok(view)
 }
 
 /// Rejects a pending request (any user who may approve it).
