@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use custos_node::job::{run_job, Inbound, JobError, JobInput, JobOutput};
+use custos_protocol::control::{CommitteeSpec, Job, JobKind};
 use custos_tss::ecdsa::AuxInfo;
 use custos_tss::{DerivationPath, KeyShare, PartyIndex, Scheme};
-use custos_protocol::control::{CommitteeSpec, Job, JobKind};
 use custos_wire::{NodeKeys, NodePublicKey};
 use rand::rngs::OsRng;
 use rand::RngCore;
