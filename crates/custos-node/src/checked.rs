@@ -319,3 +319,146 @@ pub fn parse_id(hex_id: &str) -> Result<[u8; 32], JobError> {
         .and_then(|b| b.try_into().ok())
         .ok_or(JobError::BadId)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use custos_chains::intent::{Asset, ChainIntent, EthereumTransfer, INTENT_VERSION};
+    use custos_protocol::control::CommitteeSpec;
+    use rand_core::OsRng;
+
+    fn auth() -> Authorization {
+        Authorization {
+            head: [0; 32],
+            initiator: "ivy".into(),
+            initiator_signature: Vec::new(),
+            approvals: Vec::new(),
+            time: 0,
+        }
+    }
+
+    fn intent() -> TransferIntent {
+        TransferIntent {
+            version: INTENT_VERSION,
+            request_id: [3; 16],
+            wallet: "w1".into(),
+            key_id: "00".repeat(32),
+            account: 2,
+            chain: ChainIntent::Ethereum(EthereumTransfer {
+                chain_id: 1,
+                to: "0x00000000000000000000000000000000000000aa".into(),
+                asset: Asset::Native,
+                amount: 10,
+                nonce: 0,
+                max_fee_per_gas: 1,
+                max_priority_fee_per_gas: 1,
+                gas_limit: 21_000,
+            }),
+        }
+    }
+
+    fn transfer(intent: Vec<u8>) -> JobKind {
+        JobKind::SignTransfer {
+            key_id: "00".repeat(32),
+            signers: vec![0, 1],
+            intent,
+            payloads: vec![vec![1]],
+            auth: auth(),
+        }
+    }
+
+    #[test]
+    fn the_intent_is_decoded_once_for_every_later_step() {
+        let t = intent();
+        let job = CheckedJob::decode(&transfer(t.to_bytes().unwrap())).unwrap();
+        let CheckedJob::SignTransfer {
+            intent, signing, ..
+        } = &job
+        else {
+            panic!("{job:?}")
+        };
+        // What is authorised (the request) and what is built and signed
+        // (the intent) are the same decoded value.
+        assert_eq!(intent, &t);
+        assert_eq!(signing.request, SigningRequest::Transfer(t.clone()));
+        assert_eq!(job.intent(), Some(&t));
+        assert_eq!(job.signers(), Some(&[0, 1][..]));
+    }
+
+    #[test]
+    fn undecodable_fields_are_refused_before_any_step() {
+        let err = CheckedJob::decode(&transfer(vec![0xff; 3])).unwrap_err();
+        assert!(matches!(err, JobError::Intent(_)), "{err}");
+        assert!(err.to_string().starts_with("refused: "), "{err}");
+
+        let presigned = JobKind::SignPresigned {
+            key_id: "00".repeat(32),
+            signers: vec![0, 1],
+            presignature: "not hex".into(),
+            message: b"m".to_vec(),
+            request_id: [1; 16],
+            wallet: "w".into(),
+            auth: auth(),
+        };
+        let err = CheckedJob::decode(&presigned).unwrap_err();
+        assert_eq!(err.to_string(), "bad id");
+
+        let psbt = JobKind::SignPsbt {
+            key_id: "00".repeat(32),
+            signers: vec![0, 1],
+            network: "moon".into(),
+            psbt: Vec::new(),
+            payloads: Vec::new(),
+            request_id: [1; 16],
+            wallet: "w".into(),
+            auth: auth(),
+        };
+        assert!(matches!(CheckedJob::decode(&psbt), Err(JobError::Chain(_))));
+
+        let sign = JobKind::Sign {
+            key_id: "00".repeat(32),
+            signers: vec![0, 1],
+            path: "not a path".into(),
+            message: vec![0; 32],
+            sha256: false,
+            request_id: [1; 16],
+            wallet: "w".into(),
+            auth: auth(),
+        };
+        assert!(matches!(
+            CheckedJob::decode(&sign),
+            Err(JobError::Protocol(_))
+        ));
+    }
+
+    #[test]
+    fn the_seat_holds_only_the_signers_of_the_pinned_committee() {
+        let keys: Vec<NodeKeys> = (0..3).map(|_| NodeKeys::generate(&mut OsRng)).collect();
+        let pinned: Vec<NodePublicKey> = keys.iter().map(NodeKeys::public).collect();
+        let kind = JobKind::Presign {
+            key_id: "00".repeat(32),
+            signers: vec![0, 2],
+        };
+        let job = Job {
+            session: [9; 32],
+            committee: CommitteeSpec {
+                id: "c".into(),
+                threshold: 2,
+                members: pinned.clone(),
+            },
+            me: 2,
+            kind,
+        };
+        let (seat, _) = check(&job, &keys[2], &pinned, 2).unwrap();
+        assert_eq!(seat.roster.keys().copied().collect::<Vec<_>>(), vec![0, 2]);
+        assert_eq!((seat.me, seat.n, seat.session), (2, 3, [9; 32]));
+        // Not at our index, or a signer set without us: refused.
+        assert!(matches!(
+            check(&job, &keys[1], &pinned, 2),
+            Err(JobError::Roster(_))
+        ));
+        let mut other = job.clone();
+        other.me = 1;
+        assert!(check(&other, &keys[1], &pinned, 2).is_err());
+    }
+}
