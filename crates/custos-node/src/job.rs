@@ -1,13 +1,15 @@
 //! Runs one job (aux info, keygen, signing) to completion on the calling
-//! thread: checks the committee against the node's pinned roster, drives the
-//! custos-tss session through the sealed channel, and enforces a deadline per
-//! message that names the parties the node is still waiting for.
+//! thread: drives the custos-tss session of a checked job (see
+//! [`crate::checked`]: the committee against the node's pinned roster)
+//! through the sealed channel, and enforces a deadline per message that
+//! names the parties the node is still waiting for.
 
 use std::collections::BTreeMap;
+use std::fmt::Display;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
-use custos_protocol::control::{Job, JobKind};
+use custos_protocol::control::Job;
 use custos_protocol::sealed::EnvelopeChannel;
 use custos_tss::driver::{drive, DriveError, Transport};
 use custos_tss::ecdsa::{AuxInfo, EcdsaMessage, Presignature, SafePrimes};
@@ -15,6 +17,8 @@ use custos_tss::progress::Progress;
 use custos_tss::{Committee, DerivationPath, Envelope, KeyShare, PartyIndex};
 use custos_wire::{Channel, Frame, NodeKeys, NodePublicKey, WireError};
 use rand_core::{CryptoRng, RngCore};
+
+use crate::checked::{CheckedJob, Seat};
 
 /// What a job needs from the node's vault.
 pub enum JobInput {
@@ -78,9 +82,16 @@ pub enum JobError {
         /// First differing payload (or the count, if the counts differ).
         index: usize,
     },
-    /// The server connection closed or the job was aborted.
+    /// The server connection closed or the job was aborted (the reason
+    /// is the server's or the connection task's text).
     #[error("aborted: {0}")]
     Aborted(String),
+    /// The transfer intent does not decode.
+    #[error("refused: {0}")]
+    Intent(custos_chains::ChainError),
+    /// An id is not 32 bytes of hex.
+    #[error("bad id")]
+    BadId,
 }
 
 impl JobError {
@@ -121,12 +132,12 @@ struct NodeTransport<'k, F> {
     received: BTreeMap<PartyIndex, usize>,
 }
 
-impl<F: FnMut(Frame) -> Result<(), String>> Transport for NodeTransport<'_, F> {
+impl<E: Display, F: FnMut(Frame) -> Result<(), E>> Transport for NodeTransport<'_, F> {
     type Error = JobError;
 
     fn send(&mut self, env: Envelope) -> Result<(), JobError> {
         let frame = self.channel.seal_envelope(&env, &mut rand_core::OsRng)?;
-        (self.send)(frame).map_err(JobError::Aborted)
+        (self.send)(frame).map_err(|e| JobError::Aborted(e.to_string()))
     }
 
     fn recv(&mut self) -> Result<Envelope, JobError> {
@@ -163,47 +174,51 @@ impl<F: FnMut(Frame) -> Result<(), String>> Transport for NodeTransport<'_, F> {
 /// `send` hands a sealed frame to the connection task; `inbound` delivers
 /// frames and aborts for this session. Each wait is bounded by `timeout`.
 /// `progress` hears about rounds and stages of long jobs (aux info).
+/// Protocols only: the daemon authorises a job before it gets here (see
+/// [`crate::checked`] and the daemon's pipeline).
 #[allow(clippy::too_many_arguments)]
-pub fn run_job(
+pub fn run_job<E: Display>(
     job: &Job,
     keys: &NodeKeys,
     pinned: &[NodePublicKey],
     pinned_threshold: u16,
     input: JobInput,
     inbound: Receiver<Inbound>,
-    send: impl FnMut(Frame) -> Result<(), String>,
+    send: impl FnMut(Frame) -> Result<(), E>,
     timeout: Duration,
     progress: Option<Box<dyn Progress>>,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<JobOutput, JobError> {
-    let spec = &job.committee;
-    if spec.members != pinned || spec.threshold != pinned_threshold {
-        return Err(JobError::Roster("members or threshold differ"));
-    }
-    if spec.members.get(usize::from(job.me)) != Some(&keys.public()) {
-        return Err(JobError::Roster("our key is not at our index"));
-    }
-    let n = u16::try_from(spec.members.len()).map_err(|_| JobError::Roster("too many members"))?;
-    let committee = Committee::new(spec.threshold, n).map_err(custos_tss::Error::from)?;
-    let parties: Vec<PartyIndex> = match job.kind.signers() {
-        Some(signers) => committee
-            .signer_set(signers, job.me)
-            .map_err(custos_tss::Error::from)?,
-        None => committee.members(),
-    };
-    let roster: BTreeMap<PartyIndex, NodePublicKey> = parties
-        .iter()
-        .filter_map(|&p| spec.members.get(usize::from(p)).map(|k| (p, *k)))
-        .collect();
-    let channel = Channel::new(job.session, job.me, keys, roster.clone())?;
+    let (seat, kind) = crate::checked::check(job, keys, pinned, pinned_threshold)?;
+    run_checked(
+        &seat, &kind, keys, input, inbound, send, timeout, progress, rng,
+    )
+}
+
+/// Runs a job that was decoded and whose committee was checked
+/// ([`crate::checked::check`]) with the material `input` from the vault.
+#[allow(clippy::too_many_arguments)]
+pub fn run_checked<E: Display>(
+    seat: &Seat,
+    kind: &CheckedJob,
+    keys: &NodeKeys,
+    input: JobInput,
+    inbound: Receiver<Inbound>,
+    send: impl FnMut(Frame) -> Result<(), E>,
+    timeout: Duration,
+    progress: Option<Box<dyn Progress>>,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<JobOutput, JobError> {
+    let channel = Channel::new(seat.session, seat.me, keys, seat.roster.clone())?;
     let mut transport = NodeTransport {
         channel,
         inbound,
         send,
         timeout,
-        received: roster
+        received: seat
+            .roster
             .keys()
-            .filter(|&&p| p != job.me)
+            .filter(|&&p| p != seat.me)
             .map(|&p| (p, 0))
             .collect(),
     };
@@ -211,46 +226,57 @@ pub fn run_job(
         DriveError::Protocol(p) => JobError::Protocol(p),
         DriveError::Transport(t) => t,
     };
-    let sid = &job.session;
-    match (&job.kind, input) {
-        (JobKind::AuxInfo, JobInput::Primes(primes)) => {
-            let session = custos_tss::ecdsa::aux_info(sid, n, job.me, primes, progress, rng)?;
+    let mismatch = || JobError::Input("job kind and input disagree");
+    let (sid, committee) = (&seat.session, seat.committee);
+    // One arm per kind, each taking the input it needs: a new kind must
+    // say how it runs.
+    match kind {
+        CheckedJob::AuxInfo => {
+            let JobInput::Primes(primes) = input else {
+                return Err(mismatch());
+            };
+            let session = custos_tss::ecdsa::aux_info(sid, seat.n, seat.me, primes, progress, rng)?;
             drive(session, &mut transport)
                 .map(JobOutput::Aux)
                 .map_err(finish)
         }
-        (JobKind::Keygen { scheme }, JobInput::Aux(aux)) => {
-            let session = custos_tss::keygen(*scheme, sid, committee, job.me, aux.as_ref(), rng)?;
+        CheckedJob::Keygen { scheme } => {
+            let JobInput::Aux(aux) = input else {
+                return Err(mismatch());
+            };
+            let session = custos_tss::keygen(*scheme, sid, committee, seat.me, aux.as_ref(), rng)?;
             drive(session, &mut transport)
                 .map(|s| JobOutput::Share(Box::new(s)))
                 .map_err(finish)
         }
-        (
-            JobKind::Sign {
-                key_id,
-                signers,
-                path,
-                message,
-                sha256,
-                ..
-            },
-            JobInput::Share(share),
-        ) => {
+        CheckedJob::Sign {
+            key_id,
+            signers,
+            path,
+            message,
+            sha256,
+            ..
+        } => {
+            let JobInput::Share(share) = input else {
+                return Err(mismatch());
+            };
             check_share(&share, key_id, committee)?;
-            let path: DerivationPath = path.parse().map_err(custos_tss::Error::from)?;
             let session = match (&*share, sha256) {
                 (KeyShare::Ecdsa(s), true) => {
                     let message = EcdsaMessage::Sha256(message.clone());
-                    custos_tss::ecdsa::sign(s, sid, signers, &path, &message, rng)?
+                    custos_tss::ecdsa::sign(s, sid, signers, path, &message, rng)?
                 }
                 (_, true) => return Err(JobError::Input("only ECDSA hashes at the node")),
-                (_, false) => custos_tss::sign(&share, sid, signers, &path, message, rng)?,
+                (_, false) => custos_tss::sign(&share, sid, signers, path, message, rng)?,
             };
             drive(session, &mut transport)
                 .map(JobOutput::Signature)
                 .map_err(finish)
         }
-        (JobKind::Presign { key_id, signers }, JobInput::Share(share)) => {
+        CheckedJob::Presign { key_id, signers } => {
+            let JobInput::Share(share) = input else {
+                return Err(mismatch());
+            };
             check_share(&share, key_id, committee)?;
             let KeyShare::Ecdsa(s) = &*share else {
                 return Err(JobError::Input("presignatures are for ECDSA keys"));
@@ -260,15 +286,15 @@ pub fn run_job(
                 .map(|p| JobOutput::Presignature(Box::new(p)))
                 .map_err(finish)
         }
-        (
-            JobKind::SignPresigned {
-                key_id,
-                signers,
-                message,
-                ..
-            },
-            JobInput::Presigned(share, presignature),
-        ) => {
+        CheckedJob::SignPresigned {
+            key_id,
+            signers,
+            message,
+            ..
+        } => {
+            let JobInput::Presigned(share, presignature) = input else {
+                return Err(mismatch());
+            };
             check_share(&share, key_id, committee)?;
             let KeyShare::Ecdsa(s) = &*share else {
                 return Err(JobError::Input("presignatures are for ECDSA keys"));
@@ -283,18 +309,17 @@ pub fn run_job(
                 .map(JobOutput::Signature)
                 .map_err(finish)
         }
-        (
-            JobKind::SignTransfer {
-                key_id,
-                signers,
-                intent,
-                payloads,
-                ..
-            },
-            JobInput::Share(share),
-        ) => {
+        CheckedJob::SignTransfer {
+            key_id,
+            signers,
+            intent,
+            payloads,
+            ..
+        } => {
+            let JobInput::Share(share) = input else {
+                return Err(mismatch());
+            };
             check_share(&share, key_id, committee)?;
-            let intent = custos_chains::TransferIntent::from_bytes(intent)?;
             if intent.key_id != *key_id {
                 return Err(JobError::Input("the intent names another key"));
             }
@@ -303,7 +328,7 @@ pub fn run_job(
                 scheme: share.scheme(),
                 public_key: share.public_key(&path)?,
             };
-            let unsigned = custos_chains::build(&intent, &account)?;
+            let unsigned = custos_chains::build(intent, &account)?;
             let work: Vec<(DerivationPath, Vec<u8>)> = unsigned
                 .payloads
                 .iter()
@@ -311,20 +336,18 @@ pub fn run_job(
                 .collect();
             sign_all(&share, sid, signers, &work, payloads, &mut transport, rng)
         }
-        (
-            JobKind::SignPsbt {
-                key_id,
-                signers,
-                network,
-                psbt,
-                payloads,
-                ..
-            },
-            JobInput::Share(share),
-        ) => {
+        CheckedJob::SignPsbt {
+            key_id,
+            signers,
+            network,
+            psbt,
+            payloads,
+            ..
+        } => {
+            let JobInput::Share(share) = input else {
+                return Err(mismatch());
+            };
             check_share(&share, key_id, committee)?;
-            let network: custos_chains::intent::BitcoinNetwork = network.parse()?;
-            let psbt = custos_chains::psbt::parse(psbt)?;
             let key_at = |a: u32| -> Result<custos_chains::AccountKey, custos_chains::ChainError> {
                 let path: DerivationPath = format!("m/0/{a}")
                     .parse()
@@ -336,7 +359,7 @@ pub fn run_job(
                         .map_err(|_| custos_chains::ChainError::Key("account key"))?,
                 })
             };
-            let planned = custos_chains::psbt::plan(&psbt, network, key_at)?;
+            let planned = custos_chains::psbt::plan(psbt, *network, key_at)?;
             let work = planned
                 .iter()
                 .map(|p| {
@@ -348,14 +371,13 @@ pub fn run_job(
                 .collect::<Result<Vec<_>, JobError>>()?;
             sign_all(&share, sid, signers, &work, payloads, &mut transport, rng)
         }
-        _ => Err(JobError::Input("job kind and input disagree")),
     }
 }
 
 /// Signs every `(path, message)` this node built, after checking them
 /// against what the server claims, all at once over one channel; each
 /// signing gets its own session id.
-fn sign_all<F: FnMut(Frame) -> Result<(), String>>(
+fn sign_all<E: Display, F: FnMut(Frame) -> Result<(), E>>(
     share: &KeyShare,
     sid: &[u8; 32],
     signers: &[PartyIndex],

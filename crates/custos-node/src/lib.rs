@@ -17,6 +17,7 @@
 )]
 #![warn(missing_docs)]
 
+pub mod checked;
 pub mod config;
 pub mod daemon;
 pub mod job;

@@ -6,7 +6,7 @@
 
 use custos_governance::{approval_message, initiate_message, GovError, Governance, Role};
 use custos_policy::{Approver, PolicyError, Spent, Transfer};
-use custos_protocol::authz::{Authorization, SigningRecord, SigningRequest};
+use custos_protocol::authz::{Authorization, RequestError, SigningRecord, SigningRequest};
 
 /// How far the server's stated time may be from the node's clock.
 pub const MAX_CLOCK_SKEW_SECS: i64 = 60;
@@ -81,7 +81,10 @@ pub enum Refusal {
     NotLogged(String),
     /// The intent does not decode or build.
     #[error("intent: {0}")]
-    Intent(String),
+    Intent(#[from] RequestError),
+    /// The recorded amount is not a number.
+    #[error("intent: amount")]
+    Amount,
 }
 
 /// Decides whether this node may sign `request` as authorised by `auth`:
@@ -110,7 +113,7 @@ pub fn check_request(
             skew,
         });
     }
-    let hash = request.hash().map_err(|e| Refusal::Intent(e.to_string()))?;
+    let hash = request.hash()?;
     let state = gov.state();
     state
         .verify_user(
@@ -138,9 +141,7 @@ pub fn check_request(
             roles: gov.state().role_names(user),
         });
     }
-    let record = request
-        .record(&auth.initiator)
-        .map_err(|e| Refusal::Intent(e.to_string()))?;
+    let record = request.record(&auth.initiator)?;
     // Log before sign: the dispatch entry of exactly this request must be in
     // what this node witnessed.
     if !ledger
@@ -152,10 +153,7 @@ pub fn check_request(
     let state = gov.state();
     let (policy, book) =
         custos_policy::from_documents(state.policy.as_deref(), state.address_book.as_deref())?;
-    let amount: u128 = record
-        .amount
-        .parse()
-        .map_err(|_| Refusal::Intent("amount".into()))?;
+    let amount: u128 = record.amount.parse().map_err(|_| Refusal::Amount)?;
     let transfer = Transfer {
         initiator: auth.initiator.clone(),
         roles: gov.state().role_names(&auth.initiator),

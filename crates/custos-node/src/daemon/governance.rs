@@ -1,0 +1,149 @@
+//! The governance chain as this node validated it: replayed from the store
+//! at start, extended only by proposals carrying an admin quorum of the
+//! state before them. The server's copy is a suggestion the node checks.
+
+use custos_governance::{Genesis, GovError, Governance, SignedProposal};
+use custos_protocol::authz::GovernanceSync;
+
+use super::{Node, StoredChainError};
+use crate::config::NodeConfig;
+use crate::store::{NodeVault, StoreError};
+
+/// The governance chain as the node holds it.
+#[derive(Default)]
+pub(super) struct GovHeld {
+    pub(super) chain: Vec<SignedProposal>,
+    pub(super) gov: Option<Governance>,
+}
+
+/// Why (part of) the server's chain was refused; sent back to the server.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum SyncRefusal {
+    /// The genesis does not hash or does not start a chain.
+    #[error(transparent)]
+    Genesis(GovError),
+    /// The genesis is not the one the operator confirmed.
+    #[error("genesis {hash} is not the one this node's operator confirmed")]
+    NotConfirmed {
+        /// The offered genesis hash (hex).
+        hash: String,
+    },
+    /// The server's chain differs from the stored prefix.
+    #[error("fork: the server's chain differs at height {height}")]
+    Fork {
+        /// First differing height.
+        height: usize,
+    },
+    /// The server offers less than the node holds.
+    #[error("stale: the server offers height {offered}, this node holds {held}")]
+    Stale {
+        /// The server's height.
+        offered: usize,
+        /// This node's height.
+        held: usize,
+    },
+    /// A proposal with nothing to apply it to.
+    #[error("no genesis")]
+    NoGenesis,
+    /// A proposal does not apply (e.g. short of an admin quorum).
+    #[error("height {height}: {source}")]
+    Proposal {
+        /// The proposal's height.
+        height: u64,
+        /// Why.
+        source: GovError,
+    },
+    /// Encoding for the store failed.
+    #[error(transparent)]
+    Encode(#[from] postcard::Error),
+    /// The store refused.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Replays the stored chain from its genesis; refuses a store whose genesis
+/// is not the pinned one.
+pub(super) async fn load(
+    vault: &NodeVault,
+    config: &NodeConfig,
+) -> Result<GovHeld, super::NodeError> {
+    let bodies = vault.governance().await?;
+    let Some((first, rest)) = bodies.split_first() else {
+        return Ok(GovHeld::default());
+    };
+    Ok(replay(first, rest, config).map_err(super::SetupError::from)?)
+}
+
+fn replay(
+    first: &[u8],
+    rest: &[Vec<u8>],
+    config: &NodeConfig,
+) -> Result<GovHeld, StoredChainError> {
+    let genesis: Genesis =
+        postcard::from_bytes(first).map_err(|_| StoredChainError::GenesisDecode)?;
+    let hash = genesis.hash().map_err(StoredChainError::GenesisHash)?;
+    if config.genesis.as_deref() != Some(hex::encode(hash).as_str()) {
+        return Err(StoredChainError::NotPinned);
+    }
+    let chain = rest
+        .iter()
+        .map(|b| postcard::from_bytes(b).map_err(|_| StoredChainError::ProposalDecode))
+        .collect::<Result<Vec<SignedProposal>, _>>()?;
+    let gov = Governance::replay(&genesis, &chain)
+        .map_err(|(height, source)| StoredChainError::Replay { height, source })?;
+    Ok(GovHeld {
+        chain,
+        gov: Some(gov),
+    })
+}
+
+/// Takes what extends this node's chain from the server's copy: the genesis
+/// must be the pinned one, the stored prefix must match (else the server
+/// offers a fork), and each new proposal must carry an admin quorum of the
+/// state before it. Each accepted proposal is stored before it is held.
+pub(super) async fn sync(node: &Node, sync: &GovernanceSync) -> Result<(), SyncRefusal> {
+    let hash = hex::encode(sync.genesis.hash().map_err(SyncRefusal::Genesis)?);
+    if node.config.genesis.as_deref() != Some(hash.as_str()) {
+        return Err(SyncRefusal::NotConfirmed { hash });
+    }
+    let mut held = node.gov.lock().await;
+    if held.gov.is_none() {
+        let gov = Governance::genesis(&sync.genesis).map_err(SyncRefusal::Genesis)?;
+        let body = postcard::to_stdvec(&sync.genesis)?;
+        node.vault.put_governance(0, &body).await?;
+        held.gov = Some(gov);
+    }
+    let ours = held.chain.len();
+    if let Some(h) = held.chain.iter().zip(&sync.chain).position(|(a, b)| a != b) {
+        return Err(SyncRefusal::Fork { height: h + 1 });
+    }
+    if sync.chain.len() < ours {
+        return Err(SyncRefusal::Stale {
+            offered: sync.chain.len(),
+            held: ours,
+        });
+    }
+    for p in sync.chain.iter().skip(ours) {
+        let Some(gov) = held.gov.as_mut() else {
+            return Err(SyncRefusal::NoGenesis);
+        };
+        let mut next = gov.clone();
+        next.apply(p).map_err(|source| SyncRefusal::Proposal {
+            height: p.proposal.height,
+            source,
+        })?;
+        let body = postcard::to_stdvec(p)?;
+        node.vault.put_governance(p.proposal.height, &body).await?;
+        *gov = next;
+        held.chain.push(p.clone());
+    }
+    Ok(())
+}
+
+/// The node's height and head (zeros before a genesis).
+pub(super) async fn head(node: &Node) -> (u64, [u8; 32]) {
+    match &node.gov.lock().await.gov {
+        Some(g) => (g.height(), g.head()),
+        None => (0, [0; 32]),
+    }
+}

@@ -1,0 +1,85 @@
+//! The daemon's side of audit witnessing: the co-signing key, the stored
+//! witness state, and storing each checkpoint's new state and ledger rows
+//! before its co-signature leaves the node (the checks are in
+//! [`crate::witness`]).
+
+use custos_protocol::authz::WitnessRequest;
+
+use super::{now, Node, NodeError, SetupError};
+use crate::store::{NodeVault, StoreError};
+use crate::witness::{WitnessError, WitnessState};
+
+/// Why a checkpoint was not co-signed; sent back to the server.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum CheckpointRefusal {
+    /// No genesis, so no audit key to check the server against.
+    #[error("this node holds no governance chain yet")]
+    NoGovernance,
+    /// The genesis names an audit key that is not an Ed25519 key.
+    #[error("the genesis audit key is not an Ed25519 key")]
+    AuditKey,
+    /// The checkpoint or its entries were refused.
+    #[error(transparent)]
+    Witness(#[from] WitnessError),
+    /// Encoding the new state failed.
+    #[error(transparent)]
+    Encode(#[from] postcard::Error),
+    /// Encoding a ledger row failed.
+    #[error(transparent)]
+    Ledger(#[from] serde_json::Error),
+    /// The store refused.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The node's Ed25519 checkpoint co-signing key, derived from its channel
+/// secret under a domain tag (one secret to protect, two keys).
+pub(super) fn witness_key(secret: &[u8]) -> ed25519_dalek::SigningKey {
+    use sha2::Digest;
+    let seed: zeroize::Zeroizing<[u8; 32]> = zeroize::Zeroizing::new(
+        sha2::Sha256::new()
+            .chain_update(b"custos/node/witness-key/v1")
+            .chain_update(secret)
+            .finalize()
+            .into(),
+    );
+    ed25519_dalek::SigningKey::from_bytes(&seed)
+}
+
+/// The stored witness state, or a fresh one; refuses a malformed store.
+pub(super) async fn load_state(vault: &NodeVault) -> Result<WitnessState, NodeError> {
+    match vault.witness_state().await? {
+        Some(bytes) => Ok(postcard::from_bytes(&bytes)
+            .ok()
+            .filter(|w: &WitnessState| w.frontier.is_well_formed())
+            .ok_or(SetupError::WitnessState)?),
+        None => Ok(WitnessState::default()),
+    }
+}
+
+/// Checks and co-signs a checkpoint; the new frontier and ledger rows are
+/// stored before the co-signature leaves the node.
+pub(super) async fn checkpoint(
+    node: &Node,
+    req: &WitnessRequest,
+) -> Result<([u8; 32], Vec<u8>), CheckpointRefusal> {
+    let audit_key = {
+        let held = node.gov.lock().await;
+        let gov = held.gov.as_ref().ok_or(CheckpointRefusal::NoGovernance)?;
+        ed25519_dalek::VerifyingKey::from_bytes(&gov.genesis_audit_key())
+            .map_err(|_| CheckpointRefusal::AuditKey)?
+    };
+    let mut state = node.witness.lock().await;
+    let done = crate::witness::witness(&state, req, &audit_key, &node.witness_key, now())?;
+    let body = postcard::to_stdvec(&done.state)?;
+    let rows = done
+        .ledger
+        .iter()
+        .map(|r| {
+            serde_json::to_string(&r.record).map(|json| (r.seq, r.record.request_id.clone(), json))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    node.vault.put_witness(&body, &rows, now()).await?;
+    *state = done.state;
+    Ok((node.witness_key.verifying_key().to_bytes(), done.signature))
+}
