@@ -16,7 +16,7 @@ use custos_protocol::control::{Job, JobKind};
 use custos_tss::{Committee, DerivationPath, PartyIndex, Scheme};
 use custos_wire::{NodeKeys, NodePublicKey};
 
-use crate::job::JobError;
+use crate::job_error::JobError;
 
 /// What a signing job asks for, as the initiator signed it, and who
 /// authorised it.

@@ -21,6 +21,7 @@ pub mod checked;
 pub mod config;
 pub mod daemon;
 pub mod job;
+mod job_error;
 pub mod recheck;
 pub mod store;
 pub mod vault;

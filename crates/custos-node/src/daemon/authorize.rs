@@ -6,9 +6,10 @@
 use custos_protocol::authz::SigningRequest;
 
 use super::error::JobFailure;
-use super::{now, Node};
+use super::node::Node;
 use crate::checked::{CheckedJob, Signing};
 use crate::recheck::{check_request, LedgerRow};
+use custos_net::clock::unix_now as now;
 
 /// What the node decided about a job. Only [`authorize`] makes one, and the
 /// claim step takes it by value: no job reaches its material without it.

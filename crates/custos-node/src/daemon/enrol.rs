@@ -14,11 +14,14 @@ use tokio::sync::Mutex;
 use tokio_rustls::TlsConnector;
 use zeroize::Zeroizing;
 
-use super::NODE_WIDE;
-use super::{governance, now, witnessing, Node, NodeError, SetupError, CERT_FILE, DB_FILE};
+use super::error::{NodeError, SetupError};
+use super::node::NODE_WIDE;
+use super::node::{Node, CERT_FILE, DB_FILE};
+use super::{governance, witnessing};
 use crate::config::{Enrolment, NodeConfig};
 use crate::store::NodeVault;
 use crate::vault::{EntryKind, KdfParams};
+use custos_net::clock::unix_now as now;
 
 /// Creates a node in `dir`: channel keys, TLS identity and vault.
 pub async fn init(

@@ -5,16 +5,10 @@
 use custos_governance::{Genesis, GovError, Governance, SignedProposal};
 use custos_protocol::authz::GovernanceSync;
 
-use super::{Node, StoredChainError};
+use super::error::StoredChainError;
+use super::node::{GovHeld, Node};
 use crate::config::NodeConfig;
 use crate::store::{NodeVault, StoreError};
-
-/// The governance chain as the node holds it.
-#[derive(Default)]
-pub(super) struct GovHeld {
-    pub(super) chain: Vec<SignedProposal>,
-    pub(super) gov: Option<Governance>,
-}
 
 /// Why (part of) the server's chain was refused; sent back to the server.
 #[derive(Debug, thiserror::Error)]
@@ -66,12 +60,12 @@ pub(super) enum SyncRefusal {
 pub(super) async fn load(
     vault: &NodeVault,
     config: &NodeConfig,
-) -> Result<GovHeld, super::NodeError> {
+) -> Result<GovHeld, super::error::NodeError> {
     let bodies = vault.governance().await?;
     let Some((first, rest)) = bodies.split_first() else {
         return Ok(GovHeld::default());
     };
-    Ok(replay(first, rest, config).map_err(super::SetupError::from)?)
+    Ok(replay(first, rest, config).map_err(super::error::SetupError::from)?)
 }
 
 fn replay(

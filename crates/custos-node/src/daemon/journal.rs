@@ -6,8 +6,9 @@ use custos_chains::TransferIntent;
 use custos_protocol::authz::Authorization;
 use custos_protocol::control::{Job, JobKind, Outcome};
 
-use super::{now, Node};
+use super::node::Node;
 use crate::store::{JournalEntry, StoreError, JOURNAL_RUNNING};
+use custos_net::clock::unix_now as now;
 
 /// Journals `job` as running; `intent` is the transfer intent as the node
 /// decoded it (`None` if it did not decode, or for other kinds).

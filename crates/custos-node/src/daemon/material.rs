@@ -10,11 +10,13 @@ use tokio::sync::mpsc;
 
 use super::authorize::Authorized;
 use super::error::JobFailure;
-use super::{now, primes, Node, NODE_WIDE};
+use super::node::{Node, NODE_WIDE};
+use super::primes;
 use crate::checked::{parse_id, CheckedJob};
 use crate::job::{JobInput, JobOutput};
 use crate::store::NodeVault;
 use crate::vault::EntryKind;
+use custos_net::clock::unix_now as now;
 
 /// Claims what `job` consumes — the signing request, a presignature — and
 /// loads its input. A durable claim comes before anything is computed from

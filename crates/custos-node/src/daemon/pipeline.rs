@@ -21,8 +21,9 @@ use tokio::sync::mpsc;
 
 use super::authorize::authorize;
 use super::error::JobFailure;
-use super::serve::Jobs;
-use super::{journal, material, Node};
+use super::node::Jobs;
+use super::node::Node;
+use super::{journal, material};
 use crate::checked::{CheckedJob, Seat};
 use crate::job::{run_checked, Inbound, JobInput, JobOutput};
 

@@ -12,8 +12,9 @@ use rand_core::OsRng;
 use tokio::sync::mpsc;
 
 use super::error::JobFailure;
-use super::{now, Node, NODE_WIDE};
+use super::node::{Node, NODE_WIDE};
 use crate::vault::EntryKind;
+use custos_net::clock::unix_now as now;
 
 /// How many one-second waits for primes before giving up (ten minutes).
 const PRIME_WAITS: usize = 600;

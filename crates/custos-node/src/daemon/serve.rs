@@ -8,20 +8,19 @@ use std::sync::{mpsc as std_mpsc, Arc};
 
 use custos_protocol::control::{NodeMessage, ServerMessage};
 use custos_wire::Frame;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::mpsc;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
 
-use super::{governance, pipeline, witnessing, Node, NodeError};
+use super::error::NodeError;
+use super::node::{Jobs, Node};
+use super::{governance, pipeline, witnessing};
 use crate::job::Inbound;
 
 /// Frames for sessions not started yet (a peer can be a round ahead) are
 /// kept up to this many bytes in all; a server that floods us gets dropped frames,
 /// not our memory.
 const MAX_PENDING_BYTES: usize = 16 << 20;
-
-/// The running jobs of a connection, by session.
-pub(super) type Jobs = Arc<Mutex<HashMap<[u8; 32], std_mpsc::Sender<Inbound>>>>;
 
 /// Serves one connection until it drops.
 pub(super) async fn serve(node: &Arc<Node>, connector: &TlsConnector) -> Result<(), NodeError> {

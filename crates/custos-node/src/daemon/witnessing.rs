@@ -5,9 +5,11 @@
 
 use custos_protocol::authz::WitnessRequest;
 
-use super::{now, Node, NodeError, SetupError};
+use super::error::{NodeError, SetupError};
+use super::node::Node;
 use crate::store::{NodeVault, StoreError};
 use crate::witness::{WitnessError, WitnessState};
+use custos_net::clock::unix_now as now;
 
 /// Why a checkpoint was not co-signed; sent back to the server.
 #[derive(Debug, thiserror::Error)]

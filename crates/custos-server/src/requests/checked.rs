@@ -9,13 +9,13 @@
 use custos_chains::intent::BitcoinNetwork;
 use custos_chains::psbt::{PlannedInput, Psbt};
 use custos_chains::{ChainError, Unsigned};
-use custos_protocol::authz::SigningRequest;
+use custos_protocol::authz::{MessageRequest, SigningRequest};
+use custos_tss::PartyIndex;
 
 use crate::error::FlowError;
 use crate::hub::Hub;
-use crate::requests::dispatch::message_spec;
 use crate::requests::stored::invalid;
-use crate::signing::check_message;
+use crate::signing::{check_message, SignSpec};
 use crate::store::WalletRecord;
 use crate::transfers::account_key;
 
@@ -103,4 +103,14 @@ pub(crate) async fn complete(
         wallet,
         plan,
     })
+}
+
+/// How a raw-message request is signed.
+pub(crate) fn message_spec(m: &MessageRequest, signers: Option<Vec<PartyIndex>>) -> SignSpec {
+    SignSpec {
+        message: m.message.clone(),
+        sha256: m.sha256,
+        path: m.path.clone(),
+        signers,
+    }
 }

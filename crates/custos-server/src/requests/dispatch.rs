@@ -9,16 +9,16 @@ use std::time::Duration;
 use custos_chains::intent::TransferIntent;
 use custos_chains::Unsigned;
 use custos_net::clock::unix_now as now;
-use custos_protocol::authz::{Authorization, MessageRequest, SigningRequest, SIGN_ACTION};
+use custos_protocol::authz::{Authorization, SigningRequest, SIGN_ACTION};
 use custos_protocol::control::JobKind;
 use custos_tss::PartyIndex;
 
 use crate::error::FlowError;
 use crate::hub::{Hub, HubError};
 use crate::machine::request::{RequestView, SignedView};
-use crate::requests::checked::{Checked, Plan};
+use crate::requests::checked::{message_spec, Checked, Plan};
 use crate::requests::stored::{governance, invalid, load, refused, save, unhex};
-use crate::signing::{choose_signers, AuthContext, SignSpec};
+use crate::signing::{choose_signers, AuthContext};
 use crate::store::{SessionKind, WalletRecord};
 use crate::transfers::signatures;
 
@@ -69,15 +69,6 @@ pub(crate) async fn dispatch(
     }
     save(hub, &signing, &view).await?;
     result.map(|_| view)
-}
-
-pub(crate) fn message_spec(m: &MessageRequest, signers: Option<Vec<PartyIndex>>) -> SignSpec {
-    SignSpec {
-        message: m.message.clone(),
-        sha256: m.sha256,
-        path: m.path.clone(),
-        signers,
-    }
 }
 
 async fn run(hub: &Hub, view: &RequestView, checked: Checked) -> Result<SignedView, FlowError> {
