@@ -10,8 +10,9 @@ use bitcoin::{Address as BtcAddress, CompressedPublicKey};
 use custos_tss::Scheme;
 use solana_pubkey::Pubkey;
 
+use crate::error::ChainError;
 use crate::intent::BitcoinNetwork;
-use crate::{AccountKey, ChainError};
+use crate::tx::AccountKey;
 
 impl From<BitcoinNetwork> for bitcoin::Network {
     fn from(n: BitcoinNetwork) -> Self {

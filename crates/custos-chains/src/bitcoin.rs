@@ -16,8 +16,9 @@ use bitcoin::{
 use custos_tss::Scheme;
 
 use crate::address::{p2tr_output, p2wpkh, parse_bitcoin};
+use crate::error::ChainError;
 use crate::intent::BitcoinTransfer;
-use crate::{AccountKey, ChainError, Payload, SignedTx, Unsigned, UnsignedTx};
+use crate::tx::{AccountKey, Built, Payload, SignedTx};
 
 /// Highest fee rate a node signs, in sat/vB.
 pub const FEE_RATE_CAP: u64 = 2_000;
@@ -83,7 +84,10 @@ fn fee_for(tx: &Transaction, spend: &Spend, rate: u64) -> Result<u64, ChainError
         .ok_or(ChainError::AmountOverflow("fee"))
 }
 
-pub(crate) fn build(t: &BitcoinTransfer, key: &AccountKey) -> Result<Unsigned, ChainError> {
+pub(crate) fn build(
+    t: &BitcoinTransfer,
+    key: &AccountKey,
+) -> Result<Built<UnsignedBtc>, ChainError> {
     let (own, spend) = account(key, t.network)?;
     let to = parse_bitcoin(&t.to, t.network)?;
     if t.fee_rate == 0 || t.fee_rate > FEE_RATE_CAP {
@@ -176,14 +180,14 @@ pub(crate) fn build(t: &BitcoinTransfer, key: &AccountKey) -> Result<Unsigned, C
         });
     }
     let payloads = sighashes(&tx, &prevouts, &spend)?;
-    Ok(Unsigned {
+    Ok(Built {
         from: own.to_string(),
         payloads,
-        tx: UnsignedTx::Bitcoin(UnsignedBtc {
+        tx: UnsignedBtc {
             tx,
             prevouts,
             spend,
-        }),
+        },
     })
 }
 

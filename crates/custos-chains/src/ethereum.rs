@@ -7,8 +7,9 @@ use alloy_sol_types::{sol, SolCall};
 use custos_tss::Scheme;
 
 use crate::address::{ethereum_address, parse_ethereum};
+use crate::error::ChainError;
 use crate::intent::{Asset, EthereumTransfer};
-use crate::{AccountKey, ChainError, Payload, SignedTx, Unsigned, UnsignedTx};
+use crate::tx::{AccountKey, Built, Payload, SignedTx};
 
 /// Largest total fee (`max_fee_per_gas · gas_limit`) a node signs: 1 ether.
 pub const FEE_CAP_WEI: u128 = 1_000_000_000_000_000_000;
@@ -27,7 +28,10 @@ pub struct UnsignedEth {
     from: Address,
 }
 
-pub(crate) fn build(t: &EthereumTransfer, key: &AccountKey) -> Result<Unsigned, ChainError> {
+pub(crate) fn build(
+    t: &EthereumTransfer,
+    key: &AccountKey,
+) -> Result<Built<UnsignedEth>, ChainError> {
     if key.scheme != Scheme::EcdsaSecp256k1 {
         return Err(ChainError::Key("Ethereum needs an ECDSA wallet"));
     }
@@ -76,10 +80,10 @@ pub(crate) fn build(t: &EthereumTransfer, key: &AccountKey) -> Result<Unsigned, 
     };
     // EIP-1559: keccak256(0x02 || rlp([chain_id, nonce, ..., access_list])).
     let digest = tx.signature_hash();
-    Ok(Unsigned {
+    Ok(Built {
         from: from.to_checksum(None),
         payloads: vec![Payload::Ecdsa(digest.0)],
-        tx: UnsignedTx::Ethereum(UnsignedEth { tx, from }),
+        tx: UnsignedEth { tx, from },
     })
 }
 

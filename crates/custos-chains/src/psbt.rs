@@ -10,8 +10,9 @@ pub use bitcoin::psbt::Psbt;
 use bitcoin::{ScriptBuf, TapSighashType, TxOut, Witness};
 
 use crate::bitcoin::{account, p2wpkh_sighash, taproot_key_sighash, witnesses, Spend};
+use crate::error::ChainError;
 use crate::intent::BitcoinNetwork;
-use crate::{AccountKey, ChainError, Payload};
+use crate::tx::{AccountKey, Payload};
 
 /// Largest PSBT accepted.
 pub const MAX_PSBT_BYTES: usize = 1 << 20;

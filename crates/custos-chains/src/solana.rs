@@ -11,8 +11,9 @@ use solana_signature::Signature;
 use solana_transaction::Transaction;
 
 use crate::address::{parse_solana, solana_address};
+use crate::error::ChainError;
 use crate::intent::{Asset, SolanaTransfer};
-use crate::{AccountKey, ChainError, Payload, SignedTx, Unsigned, UnsignedTx};
+use crate::tx::{AccountKey, Built, Payload, SignedTx};
 
 /// An unsigned Solana transaction.
 #[derive(Debug, Clone)]
@@ -21,7 +22,10 @@ pub struct UnsignedSol {
     public_key: Vec<u8>,
 }
 
-pub(crate) fn build(t: &SolanaTransfer, key: &AccountKey) -> Result<Unsigned, ChainError> {
+pub(crate) fn build(
+    t: &SolanaTransfer,
+    key: &AccountKey,
+) -> Result<Built<UnsignedSol>, ChainError> {
     if key.scheme != Scheme::Ed25519 {
         return Err(ChainError::Key("Solana needs an Ed25519 wallet"));
     }
@@ -66,13 +70,13 @@ pub(crate) fn build(t: &SolanaTransfer, key: &AccountKey) -> Result<Unsigned, Ch
     };
     let message = Message::new_with_blockhash(&instructions, Some(&from), &blockhash);
     let bytes = bincode::serialize(&message).map_err(|e| ChainError::Encoding(e.to_string()))?;
-    Ok(Unsigned {
+    Ok(Built {
         from: from.to_string(),
         payloads: vec![Payload::Ed25519(bytes)],
-        tx: UnsignedTx::Solana(UnsignedSol {
+        tx: UnsignedSol {
             message,
             public_key: key.public_key.clone(),
-        }),
+        },
     })
 }
 
