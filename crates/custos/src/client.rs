@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
+use crate::json::Field;
+
 /// Where the API is, from `--data-dir` (written by `custos up`) or
 /// `CUSTOS_API_URL`, and who reads through it.
 pub struct Client {
@@ -31,9 +33,9 @@ pub fn save_session(data_dir: &Path, session: &Value) -> Result<PathBuf> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let saved = serde_json::json!({
-        "user": session["user"],
-        "token": session["token"].as_str().context("the server returned no session token")?,
-        "expires_at": session["expires_at"],
+        "user": session.at("user"),
+        "token": session.at("token").as_str().context("the server returned no session token")?,
+        "expires_at": session.at("expires_at"),
     });
     let path = data_dir.join(SESSION_FILE);
     std::fs::create_dir_all(data_dir)?;
@@ -53,10 +55,10 @@ fn saved_session(data_dir: &Path) -> Option<String> {
     let saved: Value =
         serde_json::from_str(&std::fs::read_to_string(data_dir.join(SESSION_FILE)).ok()?).ok()?;
     let now = custos_net::clock::unix_now();
-    if saved["expires_at"].as_i64()? <= now {
+    if saved.at("expires_at").as_i64()? <= now {
         return None;
     }
-    saved["token"].as_str().map(str::to_owned)
+    saved.at("token").as_str().map(str::to_owned)
 }
 
 impl Client {
@@ -72,7 +74,8 @@ impl Client {
                 )
             })?,
         )?;
-        let url = cluster["api_url"]
+        let url = cluster
+            .at("api_url")
             .as_str()
             .context("cluster.json has no api_url")?
             .to_owned();
@@ -132,7 +135,7 @@ impl Client {
                 let msg = r
                     .into_json::<Value>()
                     .ok()
-                    .and_then(|v| v["error"].as_str().map(str::to_owned))
+                    .and_then(|v| v.at("error").as_str().map(str::to_owned))
                     .unwrap_or_default();
                 bail!("server refused ({code}): {msg}")
             }
@@ -157,9 +160,10 @@ impl Client {
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             if let Ok(Value::Array(sessions)) = self.read("/v1/sessions/running") {
                 for s in &sessions {
-                    let kind = s["kind"].as_str().unwrap_or_default();
-                    for n in s["nodes"].as_array().into_iter().flatten() {
-                        let (Some(name), Some(note)) = (n["name"].as_str(), n["note"].as_str())
+                    let kind = s.at("kind").as_str().unwrap_or_default();
+                    for n in s.at("nodes").as_array().into_iter().flatten() {
+                        let (Some(name), Some(note)) =
+                            (n.at("name").as_str(), n.at("note").as_str())
                         else {
                             continue;
                         };
@@ -286,9 +290,9 @@ pub fn print_wallet(w: &Value, json_out: bool) {
     } else {
         println!(
             "{}  {:<16} {}",
-            w["id"].as_str().unwrap_or("?"),
-            w["scheme"].as_str().unwrap_or("?"),
-            w["public_key"].as_str().unwrap_or("?")
+            w.at("id").as_str().unwrap_or("?"),
+            w.at("scheme").as_str().unwrap_or("?"),
+            w.at("public_key").as_str().unwrap_or("?")
         );
     }
 }

@@ -9,10 +9,12 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use custos_chains::intent::TransferIntent;
 use custos_governance::{approval_message, initiate_message, Change, Proposal, Role};
+use custos_net::clock::unix_now;
 use custos_protocol::authz::{MessageRequest, PsbtRequest, SigningRequest};
 use serde_json::{json, Value};
 
 use crate::client::Client;
+use crate::json::Field;
 use crate::userkey::UserKey;
 
 fn hash32(v: &Value, what: &str) -> Result<[u8; 32]> {
@@ -20,8 +22,6 @@ fn hash32(v: &Value, what: &str) -> Result<[u8; 32]> {
         .try_into()
         .map_err(|_| anyhow::anyhow!("{what} is not 32 bytes"))
 }
-
-use custos_net::clock::unix_now as now;
 
 /// Prepares the intent at the server, checks it is exactly what `request`
 /// asks for, signs its hash and submits it.
@@ -32,7 +32,7 @@ pub fn transfer(c: &Client, key: &UserKey, wallet: &str, request: Value) -> Resu
         &format!("/v1/wallets/{wallet}/transfers/prepare"),
         &request,
     )?;
-    let bytes = hex::decode(prepared["intent"].as_str().context("prepared intent")?)?;
+    let bytes = hex::decode(prepared.at("intent").as_str().context("prepared intent")?)?;
     let intent = TransferIntent::from_bytes(&bytes)?;
     let asked: custos_chains::args::TransferArgs = serde_json::from_value(request.clone())?;
     // Token decimals come from the server's list; everything else from us.
@@ -71,7 +71,7 @@ pub fn transfer(c: &Client, key: &UserKey, wallet: &str, request: Value) -> Resu
         c,
         key,
         &SigningRequest::Transfer(intent),
-        request["signers"].clone(),
+        request.at("signers").clone(),
     )
 }
 
@@ -99,7 +99,8 @@ fn request_id() -> [u8; 16] {
 }
 
 fn key_id(c: &Client, key: &UserKey, wallet: &str) -> Result<String> {
-    Ok(c.get_as(key, &format!("/v1/wallets/{wallet}"))?["key_id"]
+    Ok(c.get_as(key, &format!("/v1/wallets/{wallet}"))?
+        .at("key_id")
         .as_str()
         .context("wallet has no key id")?
         .to_owned())
@@ -148,14 +149,14 @@ pub fn sign_psbt(
 /// Approves request `id` under the current governance head.
 pub fn approve(c: &Client, key: &UserKey, id: &str) -> Result<Value> {
     let r = c.get_as(key, &format!("/v1/requests/{id}"))?;
-    let bytes = hex::decode(r["request"].as_str().context("request")?)?;
+    let bytes = hex::decode(r.at("request").as_str().context("request")?)?;
     let request = SigningRequest::from_bytes(&bytes)?;
     let hash = request.hash()?;
-    if hex::encode(hash) != r["hash"].as_str().unwrap_or_default() {
+    if hex::encode(hash) != r.at("hash").as_str().unwrap_or_default() {
         bail!("the server's request hash does not match its request");
     }
     // What is approved, from the request itself (not the server's summary).
-    let record = request.record(r["record"]["initiator"].as_str().unwrap_or("?"))?;
+    let record = request.record(r.at("record").at("initiator").as_str().unwrap_or("?"))?;
     eprintln!(
         "approving {id}: {} {} of {} from wallet {} to {:?}, initiated by {}",
         record.amount,
@@ -165,7 +166,10 @@ pub fn approve(c: &Client, key: &UserKey, id: &str) -> Result<Value> {
         record.destination,
         record.initiator
     );
-    let head = hash32(&c.get_as(key, "/v1/governance")?["head"], "governance head")?;
+    let head = hash32(
+        c.get_as(key, "/v1/governance")?.at("head"),
+        "governance head",
+    )?;
     let body = json!({ "signature": hex::encode(key.sign(&approval_message(&hash, &head))) });
     c.signed(key, "POST", &format!("/v1/requests/{id}/approve"), &body)
 }
@@ -185,15 +189,15 @@ pub fn print_requests(list: &Value) {
     for r in list.as_array().into_iter().flatten() {
         println!(
             "{}  {:<8} {:<10} {} {} {} -> {}  by {}  approvals {}",
-            r["id"].as_str().unwrap_or("?"),
-            r["state"].as_str().unwrap_or("?"),
-            r["decision"].as_str().unwrap_or("?"),
-            r["record"]["chain"].as_str().unwrap_or("?"),
-            r["record"]["amount"].as_str().unwrap_or("?"),
-            r["record"]["asset"].as_str().unwrap_or("?"),
-            r["record"]["destination"].as_str().unwrap_or("?"),
-            r["record"]["initiator"].as_str().unwrap_or("?"),
-            r["approvals"].as_array().map(Vec::len).unwrap_or(0),
+            r.at("id").as_str().unwrap_or("?"),
+            r.at("state").as_str().unwrap_or("?"),
+            r.at("decision").as_str().unwrap_or("?"),
+            r.at("record").at("chain").as_str().unwrap_or("?"),
+            r.at("record").at("amount").as_str().unwrap_or("?"),
+            r.at("record").at("asset").as_str().unwrap_or("?"),
+            r.at("record").at("destination").as_str().unwrap_or("?"),
+            r.at("record").at("initiator").as_str().unwrap_or("?"),
+            r.at("approvals").as_array().map(Vec::len).unwrap_or(0),
         );
     }
 }
@@ -300,10 +304,10 @@ impl Changes {
 pub fn propose(c: &Client, key: &UserKey, changes: &Changes) -> Result<Value> {
     let g = c.get_as(key, "/v1/governance")?;
     let proposal = Proposal {
-        height: g["height"].as_u64().context("height")? + 1,
-        prev: hash32(&g["head"], "head")?,
+        height: g.at("height").as_u64().context("height")? + 1,
+        prev: hash32(g.at("head"), "head")?,
         proposer: key.user.clone(),
-        time: now(),
+        time: unix_now(),
         changes: changes.build()?,
     };
     let body = json!({
@@ -320,10 +324,10 @@ pub fn approve_proposal(c: &Client, key: &UserKey, id: &str) -> Result<Value> {
         .as_array()
         .into_iter()
         .flatten()
-        .find(|p| p["id"] == id)
+        .find(|p| p.at("id") == id)
         .with_context(|| format!("no proposal {id}"))?;
     let signed: custos_governance::SignedProposal =
-        postcard::from_bytes(&hex::decode(p["body"].as_str().context("body")?)?)?;
+        postcard::from_bytes(&hex::decode(p.at("body").as_str().context("body")?)?)?;
     if hex::encode(signed.proposal.hash()?) != id {
         bail!("the server's proposal does not hash to {id}");
     }
@@ -348,9 +352,9 @@ pub fn verify_audit(export: &Path, keys: &Path) -> Result<String> {
     let export: Value = serde_json::from_str(&std::fs::read_to_string(export)?)
         .context("the export is not JSON")?;
     let entries: Vec<custos_audit::entry::SignedEntry> =
-        serde_json::from_value(export["entries"].clone()).context("export entries")?;
+        serde_json::from_value(export.at("entries").clone()).context("export entries")?;
     let checkpoints: Vec<custos_audit::checkpoint::SignedCheckpoint> =
-        serde_json::from_value(export["checkpoints"].clone()).context("export checkpoints")?;
+        serde_json::from_value(export.at("checkpoints").clone()).context("export checkpoints")?;
     let k: Value = serde_json::from_str(&std::fs::read_to_string(keys)?).context("keys file")?;
     let vk = |v: &Value| -> Result<ed25519_dalek::VerifyingKey> {
         Ok(ed25519_dalek::VerifyingKey::from_bytes(&key_hex(
@@ -358,14 +362,15 @@ pub fn verify_audit(export: &Path, keys: &Path) -> Result<String> {
         )?)?)
     };
     let keys = custos_audit::verify::Keys {
-        server: vk(&k["server"])?,
-        nodes: k["nodes"]
+        server: vk(k.at("server"))?,
+        nodes: k
+            .at("nodes")
             .as_array()
             .context("keys.nodes")?
             .iter()
             .map(vk)
             .collect::<Result<_>>()?,
-        quorum: k["quorum"].as_u64().context("keys.quorum")? as usize,
+        quorum: k.at("quorum").as_u64().context("keys.quorum")? as usize,
     };
     let report = custos_audit::verify::verify_export(&entries, &checkpoints, &keys)?;
     Ok(format!(

@@ -15,11 +15,19 @@ use custos_server::config::{NodeEnrolment, ServerConfig};
 use rand::RngCore;
 use serde_json::json;
 
+use crate::json::Field;
+
+#[derive(clap::Args)]
 pub struct UpArgs {
-    pub data_dir: PathBuf,
-    pub nodes: Option<u16>,
-    pub threshold: Option<u16>,
-    pub init_only: bool,
+    /// Number of nodes (first start only; default 3).
+    #[arg(long)]
+    nodes: Option<u16>,
+    /// Signing threshold (first start only; default 2).
+    #[arg(long)]
+    threshold: Option<u16>,
+    /// Create the cluster's identities and configuration, then exit.
+    #[arg(long)]
+    init_only: bool,
 }
 
 fn random_hex(n: usize) -> String {
@@ -134,8 +142,9 @@ pub(crate) async fn init(data: &Path, n: u16, t: u16) -> Result<()> {
 pub(crate) async fn start(data: &Path) -> Result<(Vec<tokio::process::Child>, u16, String)> {
     let cluster: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(data.join("cluster.json"))?)?;
-    let n = cluster["nodes"].as_u64().unwrap_or(0) as u16;
-    let api_url = cluster["api_url"]
+    let n = cluster.at("nodes").as_u64().unwrap_or(0) as u16;
+    let api_url = cluster
+        .at("api_url")
         .as_str()
         .context("cluster.json")?
         .to_owned();
@@ -171,7 +180,7 @@ pub(crate) async fn start(data: &Path) -> Result<(Vec<tokio::process::Child>, u1
     let started = Instant::now();
     loop {
         if let Ok(h) = client.health() {
-            if h["ready"].as_bool() == Some(true) {
+            if h.at("ready").as_bool() == Some(true) {
                 break;
             }
         }
@@ -188,15 +197,19 @@ pub(crate) async fn start(data: &Path) -> Result<(Vec<tokio::process::Child>, u1
     Ok((children, n, api_url))
 }
 
-pub async fn run(args: UpArgs) -> Result<()> {
-    let data = args.data_dir.clone();
+/// `custos up`, with the cluster in `data`.
+pub fn run(args: UpArgs, data: PathBuf) -> Result<()> {
+    super::runtime()?.block_on(up(args, data))
+}
+
+async fn up(args: UpArgs, data: PathBuf) -> Result<()> {
     let cluster_file = data.join("cluster.json");
     if cluster_file.exists() {
         let cluster: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&cluster_file)?)?;
         let (n, t) = (
-            cluster["nodes"].as_u64().unwrap_or(0) as u16,
-            cluster["threshold"].as_u64().unwrap_or(0) as u16,
+            cluster.at("nodes").as_u64().unwrap_or(0) as u16,
+            cluster.at("threshold").as_u64().unwrap_or(0) as u16,
         );
         if args.nodes.is_some_and(|x| x != n) || args.threshold.is_some_and(|x| x != t) {
             bail!("{} already holds a {t}-of-{n} cluster; use another --data-dir for a different shape", data.display());
@@ -217,7 +230,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
         let c = crate::client::Client::locate(&data)?;
         let admin = crate::userkey::locate(None, &data)?;
         let e = c.signed(&admin, "POST", "/v1/users/totp", &json!({}))?;
-        write_private(&totp_file, e["uri"].as_str().unwrap_or_default())?;
+        write_private(&totp_file, e.at("uri").as_str().unwrap_or_default())?;
     }
     println!("API: {api_url}");
     println!(

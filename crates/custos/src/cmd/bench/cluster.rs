@@ -14,9 +14,10 @@ use rand::RngCore;
 
 use std::sync::Arc;
 
+use super::{fixtures_dir, median, BenchArgs};
 use crate::client::Client;
+use crate::json::Field;
 use crate::userkey::UserKey;
-use crate::BenchArgs;
 
 const CONCURRENCY: usize = 16;
 
@@ -26,11 +27,6 @@ fn secs(d: Duration) -> String {
     } else {
         format!("{:.2} s", d.as_secs_f64())
     }
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
 /// Nearest-rank percentile.
@@ -49,12 +45,7 @@ fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, Duration)> {
 }
 
 fn fixture(args: &BenchArgs, name: &str) -> Result<Vec<Vec<u8>>> {
-    let dir = args.fixtures.clone().unwrap_or_else(|| {
-        std::path::PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../custos-tss/test-data"
-        ))
-    });
+    let dir = fixtures_dir(args);
     let text =
         std::fs::read_to_string(dir.join(name)).with_context(|| format!("fixture {name}"))?;
     text.lines()
@@ -91,16 +82,16 @@ fn in_process_ecdsa(args: &BenchArgs, runs: usize) -> Result<Duration> {
         let sessions = [0u16, 1]
             .iter()
             .map(|&i| {
-                custos_tss::sign(
-                    &shares[usize::from(i)],
+                Ok(custos_tss::sign(
+                    shares.get(usize::from(i)).context("signer index")?,
                     &sid,
                     &[0, 1],
                     &DerivationPath::root(),
                     &msg,
                     &mut OsRng,
-                )
+                )?)
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>>>()?;
         let start = Instant::now();
         for r in simulate(sessions) {
             r?;
@@ -121,8 +112,8 @@ fn sign(
     signers: Option<Vec<u16>>,
 ) -> Result<serde_json::Value> {
     let r = crate::govern::sign_message(client, key, wallet, "m", message, sha256, signers)?;
-    anyhow::ensure!(r["state"] == "signed", "not signed: {r}");
-    Ok(r["signed"].clone())
+    anyhow::ensure!(r.at("state") == "signed", "not signed: {r}");
+    Ok(r.at("signed").clone())
 }
 
 /// Users and policy of the bench: an initiator, an approver; raw signings
@@ -150,7 +141,7 @@ fn governance(client: &Client, data: &Path) -> Result<(Arc<UserKey>, UserKey)> {
         ..Default::default()
     };
     let r = crate::govern::propose(client, &admin, &changes)?;
-    anyhow::ensure!(r["state"] == "applied", "governance: {r}");
+    anyhow::ensure!(r.at("state") == "applied", "governance: {r}");
     Ok((Arc::new(ivy), ann))
 }
 
@@ -187,7 +178,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     let data = std::env::temp_dir().join(format!("custos-bench-cluster-{}", std::process::id()));
     std::fs::remove_dir_all(&data).ok();
-    rt.block_on(crate::up::init(&data, 3, 2))?;
+    rt.block_on(crate::cmd::up::init(&data, 3, 2))?;
     if args.quick {
         // Test-fixture primes (benchmarks only) so aux info need not wait for prime generation.
         for (i, primes) in fixture(args, "primes-5.hex")?.iter().take(3).enumerate() {
@@ -206,13 +197,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut config = custos_server::config::ServerConfig::load(&server_dir)?;
     config.presignature_target = 0;
     config.save(&server_dir)?;
-    let (mut children, _, api_url) = rt.block_on(crate::up::start(&data))?;
+    let (mut children, _, api_url) = rt.block_on(crate::cmd::up::start(&data))?;
     eprintln!("cluster up at {api_url}");
     let result = (|| -> Result<()> {
         let client = Client::locate(&data)?;
         let (ivy, ann) = governance(&client, &data)?;
         let admin = crate::userkey::locate(None, &data)?;
-        let id = |w: serde_json::Value| w["id"].as_str().map(str::to_owned).context("wallet id");
+        let id = |w: serde_json::Value| w.at("id").as_str().map(str::to_owned).context("wallet id");
         let (ecdsa, first_ecdsa) = timed(|| {
             id(client.signed(
                 &admin,
@@ -282,7 +273,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             let mut m = [0u8; 48];
             OsRng.fill_bytes(&mut m);
             let (r, t) = timed(|| sign(&client, &ivy, &ecdsa, m.to_vec(), true, None))?;
-            anyhow::ensure!(r["presigned"] == true, "signing did not use the pool: {r}");
+            anyhow::ensure!(
+                r.at("presigned") == true,
+                "signing did not use the pool: {r}"
+            );
             online.push(t);
         }
         online.sort();
@@ -303,10 +297,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             });
             let (r, t) = timed(|| {
                 let r = crate::govern::transfer(&client, &ivy, &ed, request)?;
-                let id = r["id"].as_str().context("request id")?.to_owned();
+                let id = r.at("id").as_str().context("request id")?.to_owned();
                 crate::govern::approve(&client, &ann, &id)
             })?;
-            anyhow::ensure!(r["state"] == "signed", "approved transfer: {r}");
+            anyhow::ensure!(r.at("state") == "signed", "approved transfer: {r}");
             approved.push(t);
         }
         let approved = median(approved);

@@ -88,11 +88,9 @@ pub fn run() -> Result<()> {
 
     // A node's full re-check: governance with four users, the policy above,
     // initiator + two approver signatures, 1000 witnessed signings.
-    let keys: Vec<SigningKey> = (1..=4u8)
-        .map(|i| SigningKey::from_bytes(&[i; 32]))
-        .collect();
+    let [admin, ivy, ann, bob] = [1u8, 2, 3, 4].map(|i| SigningKey::from_bytes(&[i; 32]));
     let genesis = Genesis {
-        admins: vec![("admin".into(), keys[0].verifying_key().to_bytes())],
+        admins: vec![("admin".into(), admin.verifying_key().to_bytes())],
         admin_quorum: 1,
         audit_key: SigningKey::from_bytes(&[9; 32]).verifying_key().to_bytes(),
     };
@@ -103,7 +101,7 @@ pub fn run() -> Result<()> {
         ("bob", Role::Approver),
     ]
     .iter()
-    .zip(&keys[1..])
+    .zip([&ivy, &ann, &bob])
     .map(|((id, role), k)| Change::AddUser {
         id: (*id).into(),
         key: k.verifying_key().to_bytes(),
@@ -118,7 +116,7 @@ pub fn run() -> Result<()> {
         time: NOW,
         changes,
     };
-    let sig = proposal.sign(&keys[0])?;
+    let sig = proposal.sign(&admin)?;
     gov.apply(&SignedProposal {
         proposal,
         signatures: vec![("admin".into(), sig)],
@@ -141,10 +139,10 @@ pub fn run() -> Result<()> {
     let auth = Authorization {
         head: gov.head(),
         initiator: "ivy".into(),
-        initiator_signature: keys[1].sign(&initiate_message(&hash)).to_bytes().to_vec(),
+        initiator_signature: ivy.sign(&initiate_message(&hash)).to_bytes().to_vec(),
         approvals: ["ann", "bob"]
             .iter()
-            .zip(&keys[2..])
+            .zip([&ann, &bob])
             .map(|(u, k)| {
                 (
                     (*u).to_owned(),

@@ -1,0 +1,189 @@
+//! `custos governance` and `custos policy`: the governance chain (users,
+//! roles, admin quorum, policy, address book).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+
+use super::joined;
+use crate::client::Client;
+use crate::json::Field;
+use crate::{govern, userkey};
+
+#[derive(clap::Args, Default)]
+pub struct ChangeArgs {
+    /// Add a user: ID:KEYHEX:ROLE,ROLE (roles: admin, initiator, approver, auditor, node_operator, viewer).
+    #[arg(long)]
+    add_user: Vec<String>,
+    /// Remove a user.
+    #[arg(long)]
+    remove_user: Vec<String>,
+    /// Grant a role: ID:ROLE.
+    #[arg(long)]
+    grant: Vec<String>,
+    /// Revoke a role: ID:ROLE.
+    #[arg(long)]
+    revoke: Vec<String>,
+    /// Replace a user's key: ID:KEYHEX.
+    #[arg(long)]
+    rotate_key: Vec<String>,
+    /// Set the admin quorum.
+    #[arg(long)]
+    quorum: Option<u32>,
+    /// Replace the policy with this JSON file.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Replace the address book with this JSON file.
+    #[arg(long)]
+    address_book: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum GovernanceCommand {
+    /// Write the genesis (first admins and quorum) into a server directory
+    /// before its first start; prints the hash every node operator confirms.
+    Init {
+        /// Server directory.
+        #[arg(long)]
+        server_dir: PathBuf,
+        /// An admin: ID:KEYHEX (repeatable).
+        #[arg(long, required = true)]
+        admin: Vec<String>,
+        /// Admin signatures every change needs.
+        #[arg(long)]
+        quorum: u32,
+    },
+    /// Users, roles, quorum and head.
+    Show,
+    /// Propose changes (signed by you as proposer).
+    Propose {
+        #[command(flatten)]
+        changes: ChangeArgs,
+        /// Your key file.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Add your signature to a pending proposal.
+    Approve {
+        /// Proposal id (hash).
+        id: String,
+        /// Your key file.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Pending and past proposals.
+    Proposals,
+}
+
+#[derive(Subcommand)]
+pub enum PolicyCommand {
+    /// The policy at the governance head.
+    Show,
+    /// Propose a new policy (JSON file).
+    Propose {
+        /// Policy file.
+        file: PathBuf,
+        /// Your key file.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+}
+
+/// "proposal ID: STATE".
+fn print_proposal(r: &serde_json::Value) {
+    println!(
+        "proposal {}: {}",
+        r.at("id").as_str().unwrap_or("?"),
+        r.at("state").as_str().unwrap_or("?")
+    );
+}
+
+pub fn run(cmd: GovernanceCommand, data_dir: &Path) -> Result<()> {
+    match cmd {
+        GovernanceCommand::Init {
+            server_dir,
+            admin,
+            quorum,
+        } => {
+            let admins = admin
+                .iter()
+                .map(|a| {
+                    let (id, key) = a.split_once(':').context("--admin takes ID:KEYHEX")?;
+                    let key: [u8; 32] = hex::decode(key)?
+                        .try_into()
+                        .map_err(|_| anyhow::anyhow!("admin keys are 32 bytes of hex"))?;
+                    Ok((id.to_owned(), key))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let g = custos_server::daemon::write_genesis(&server_dir, admins, quorum)?;
+            println!("{}", hex::encode(g.hash()?));
+            Ok(())
+        }
+        GovernanceCommand::Show => {
+            let c = Client::locate(data_dir)?;
+            let g = c.get("/v1/governance")?;
+            println!(
+                "genesis {}\naudit key {}\nhead {} (height {})\nadmin quorum {}",
+                g.at("genesis_hash").as_str().unwrap_or("?"),
+                g.at("audit_key").as_str().unwrap_or("?"),
+                g.at("head").as_str().unwrap_or("?"),
+                g.at("height"),
+                g.at("admin_quorum")
+            );
+            for (id, roles) in g.at("users").as_object().into_iter().flatten() {
+                println!("  {id}: {}", joined(roles));
+            }
+            Ok(())
+        }
+        GovernanceCommand::Propose { changes, key } => {
+            let c = Client::locate(data_dir)?;
+            let key = userkey::locate(key, data_dir)?;
+            let changes = govern::Changes {
+                add_user: changes.add_user,
+                remove_user: changes.remove_user,
+                grant: changes.grant,
+                revoke: changes.revoke,
+                rotate_key: changes.rotate_key,
+                quorum: changes.quorum,
+                policy: changes.policy,
+                address_book: changes.address_book,
+            };
+            print_proposal(&govern::propose(&c, &key, &changes)?);
+            Ok(())
+        }
+        GovernanceCommand::Approve { id, key } => {
+            let c = Client::locate(data_dir)?;
+            let key = userkey::locate(key, data_dir)?;
+            print_proposal(&govern::approve_proposal(&c, &key, &id)?);
+            Ok(())
+        }
+        GovernanceCommand::Proposals => {
+            let c = Client::locate(data_dir)?;
+            println!("{}", c.get("/v1/governance/proposals")?);
+            Ok(())
+        }
+    }
+}
+
+/// `custos policy`.
+pub fn policy(cmd: PolicyCommand, data_dir: &Path) -> Result<()> {
+    match cmd {
+        PolicyCommand::Show => {
+            let c = Client::locate(data_dir)?;
+            let g = c.get("/v1/governance")?;
+            println!("{}", serde_json::to_string_pretty(g.at("policy"))?);
+            Ok(())
+        }
+        PolicyCommand::Propose { file, key } => {
+            let c = Client::locate(data_dir)?;
+            let key = userkey::locate(key, data_dir)?;
+            let changes = govern::Changes {
+                policy: Some(file),
+                ..Default::default()
+            };
+            println!("{}", govern::propose(&c, &key, &changes)?);
+            Ok(())
+        }
+    }
+}

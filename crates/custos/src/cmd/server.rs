@@ -1,0 +1,107 @@
+//! `custos server`: set up, enrol nodes into, and run the coordinator.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use custos_server::config::{NodeEnrolment, ServerConfig};
+
+use super::runtime;
+
+#[derive(Subcommand)]
+pub enum ServerCommand {
+    /// Create a server (multi-machine setup): TLS identity, audit-log key
+    /// and server.json; prints the fingerprint node operators pin.
+    Init {
+        /// Server directory (created).
+        #[arg(long)]
+        dir: PathBuf,
+        /// REST API address (loopback only until the API has TLS).
+        #[arg(long, default_value = "127.0.0.1:8700")]
+        api_addr: String,
+        /// Address nodes connect to (mutual TLS).
+        #[arg(long, default_value = "0.0.0.0:8701")]
+        node_addr: String,
+        /// Store: sqlite:PATH (default DIR/server.db) or postgres://…
+        #[arg(long)]
+        store_url: Option<String>,
+    },
+    /// Enrol the nodes (their enrolment.json files, in committee order) and
+    /// form the committee; writes DIR/committee.json and prints its fingerprint.
+    Enrol {
+        /// Server directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Signing threshold.
+        #[arg(long)]
+        threshold: u16,
+        /// Enrolment files.
+        #[arg(required = true)]
+        enrolments: Vec<PathBuf>,
+    },
+    /// Run the server.
+    Run {
+        /// Server directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+pub fn run(cmd: ServerCommand) -> Result<()> {
+    match cmd {
+        ServerCommand::Init {
+            dir,
+            api_addr,
+            node_addr,
+            store_url,
+        } => init(&dir, &api_addr, &node_addr, store_url),
+        ServerCommand::Enrol {
+            dir,
+            threshold,
+            enrolments,
+        } => enrol(&dir, threshold, &enrolments),
+        ServerCommand::Run { dir } => runtime()?
+            .block_on(custos_server::daemon::run(&dir))
+            .map_err(Into::into),
+    }
+}
+
+fn init(dir: &Path, api_addr: &str, node_addr: &str, store_url: Option<String>) -> Result<()> {
+    if ServerConfig::path(dir).exists() {
+        bail!("{} already holds a server", dir.display());
+    }
+    let fingerprint = custos_server::daemon::init(dir)?;
+    let store_url =
+        store_url.unwrap_or_else(|| format!("sqlite:{}", dir.join("server.db").display()));
+    ServerConfig::empty(api_addr, node_addr, &store_url).save(dir)?;
+    println!("server TLS fingerprint: {fingerprint}");
+    eprintln!(
+        "Give it to each node operator (custos node init --server-fingerprint). Before the first \
+         start, write the governance genesis: custos governance init --server-dir {}.",
+        dir.display()
+    );
+    Ok(())
+}
+
+fn enrol(dir: &Path, threshold: u16, enrolments: &[PathBuf]) -> Result<()> {
+    let mut config = ServerConfig::load(dir)?;
+    let nodes = enrolments
+        .iter()
+        .map(|f| -> Result<NodeEnrolment> {
+            serde_json::from_str(&std::fs::read_to_string(f)?)
+                .with_context(|| format!("enrolment {}", f.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let committee = config.enrol(nodes, threshold).map_err(anyhow::Error::msg)?;
+    config.save(dir)?;
+    std::fs::write(
+        dir.join("committee.json"),
+        serde_json::to_string_pretty(&committee)?,
+    )?;
+    println!("committee fingerprint: {}", committee.fingerprint());
+    eprintln!(
+        "Give {} and this fingerprint to each node operator (custos node pin).",
+        dir.join("committee.json").display()
+    );
+    Ok(())
+}
