@@ -13,15 +13,6 @@
 //! wrong one makes a transaction the chain rejects, never a signature over
 //! something else.
 
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 #![warn(missing_docs)]
 
 pub mod address;

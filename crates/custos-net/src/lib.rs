@@ -11,15 +11,6 @@
 //! and bounded over the TLS stream ([`framing`]). This crate knows nothing of
 //! what they mean: it depends on no chain or threshold library.
 
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 #![warn(missing_docs)]
 
 pub mod clock;

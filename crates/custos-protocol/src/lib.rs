@@ -19,15 +19,6 @@
 //! messages over a stream (`custos-net`), and what a node or the server does
 //! with a message (their crates).
 
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 #![warn(missing_docs)]
 
 pub mod authz;

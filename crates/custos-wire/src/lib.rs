@@ -17,15 +17,6 @@
 //! Not here: transport to the server (mutual TLS in the node), enrolment of
 //! node keys (an explicit operator step), timeouts.
 
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 #![warn(missing_docs)]
 
 mod channel;

@@ -1,18 +1,9 @@
 //! `custos`: the one binary — daemons (`server run`, `node run`), the
 //! single-machine cluster (`up`), the CLI (`wallet`, `sign`) and `bench`.
 
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
-
 mod client;
 mod cmd;
+mod files;
 mod govern;
 mod json;
 mod userkey;

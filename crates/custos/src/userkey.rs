@@ -114,7 +114,7 @@ impl UserKey {
             nonce: hex::encode(nonce),
             ciphertext: hex::encode(ciphertext),
         };
-        crate::cmd::up::write_private(path, &serde_json::to_string_pretty(&file)?)
+        crate::files::write_private(path, &serde_json::to_string_pretty(&file)?)
     }
 
     /// Reads and decrypts a key file.

@@ -2,6 +2,15 @@
 //! and three `custos node run`, driven through the `custos` CLI and the REST
 //! API. One scenario, so the committee's ECDSA aux info is made once.
 
+// Tests may unwrap, index and panic (the workspace denies these elsewhere;
+// clippy's allow-*-in-tests covers only #[test] functions, not helpers).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

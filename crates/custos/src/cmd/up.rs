@@ -42,18 +42,6 @@ fn free_port() -> Result<u16> {
         .port())
 }
 
-pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?
-        .write_all(text.as_bytes())?;
-    Ok(())
-}
-
 /// First start: identities, vaults, configuration.
 pub(crate) async fn init(data: &Path, n: u16, t: u16) -> Result<()> {
     custos_tss::Committee::new(t, n).context("--nodes / --threshold")?;
@@ -65,7 +53,7 @@ pub(crate) async fn init(data: &Path, n: u16, t: u16) -> Result<()> {
     // (`custos user keygen`) and the genesis with `custos governance init`.
     let admin = crate::userkey::UserKey::generate("admin");
     let admin_pass = random_hex(24);
-    write_private(
+    crate::files::write_private(
         &data.join(crate::userkey::DEMO_ADMIN_PASSPHRASE),
         &admin_pass,
     )?;
@@ -86,7 +74,7 @@ pub(crate) async fn init(data: &Path, n: u16, t: u16) -> Result<()> {
         std::fs::create_dir_all(&dir)?;
         // Local demo only: each node's passphrase sits next to its vault.
         let passphrase = random_hex(24);
-        write_private(&dir.join("passphrase"), &passphrase)?;
+        crate::files::write_private(&dir.join("passphrase"), &passphrase)?;
         let e = custos_node::daemon::init(
             &dir,
             &format!("node-{i}"),
@@ -230,7 +218,7 @@ async fn up(args: UpArgs, data: PathBuf) -> Result<()> {
         let c = crate::client::Client::locate(&data)?;
         let admin = crate::userkey::locate(None, &data)?;
         let e = c.signed(&admin, "POST", "/v1/users/totp", &json!({}))?;
-        write_private(&totp_file, e.at("uri").as_str().unwrap_or_default())?;
+        crate::files::write_private(&totp_file, e.at("uri").as_str().unwrap_or_default())?;
     }
     println!("API: {api_url}");
     println!(

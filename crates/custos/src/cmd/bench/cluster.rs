@@ -14,7 +14,7 @@ use rand::RngCore;
 
 use std::sync::Arc;
 
-use super::{fixtures_dir, median, BenchArgs};
+use super::args::{fixtures_dir, median, BenchArgs};
 use crate::client::Client;
 use crate::json::Field;
 use crate::userkey::UserKey;

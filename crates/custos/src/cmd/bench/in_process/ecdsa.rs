@@ -13,8 +13,8 @@ use custos_tss::{DerivationPath, KeyShare, PartyIndex, Scheme};
 use rand::rngs::OsRng;
 use rand::RngCore;
 
-use super::{dkg, message, record, run_all, secs, sid, sign, size, Record, Row};
-use crate::cmd::bench::{fixtures_dir, median, BenchArgs};
+use super::common::{dkg, message, record, run_all, secs, sid, sign, size, Record, Row};
+use crate::cmd::bench::args::{fixtures_dir, median, BenchArgs};
 
 fn read_lines(dir: &Path, name: &str) -> Result<Vec<Vec<u8>>> {
     let path = dir.join(name);

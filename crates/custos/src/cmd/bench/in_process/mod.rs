@@ -4,138 +4,19 @@
 //! full sign is also run through cggmp24 directly, alternating with the
 //! wrapper, to show what the wrapper costs.
 
+mod common;
 mod ecdsa;
 
 use std::io::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
-use custos_tss::driver::simulate_measured;
-use custos_tss::ecdsa::AuxInfo;
-use custos_tss::session::Stats;
-use custos_tss::{Committee, DerivationPath, KeyShare, PartyIndex, Scheme, Session, Signature};
-use rand::rngs::OsRng;
-use rand::RngCore;
+use anyhow::{Context, Result};
+use custos_tss::{DerivationPath, PartyIndex, Scheme};
 
-use super::BenchArgs;
+use super::args::BenchArgs;
+use common::{dkg, secs, sign, size, Record, Row};
 
 const SHAPES: [(u16, u16); 2] = [(2, 3), (3, 5)];
-
-struct Row {
-    scheme: Scheme,
-    t: u16,
-    n: u16,
-    cells: Vec<(&'static str, String)>,
-}
-
-struct Record {
-    scheme: Scheme,
-    public_key: Vec<u8>,
-    message: Vec<u8>,
-    signature: Vec<u8>,
-}
-
-fn sid() -> [u8; 32] {
-    let mut s = [0u8; 32];
-    OsRng.fill_bytes(&mut s);
-    s
-}
-
-fn run_all<O>(sessions: Vec<Session<O>>) -> Result<(Vec<O>, Stats, Duration)> {
-    let start = Instant::now();
-    let (results, stats) = simulate_measured(sessions, |e| vec![e]);
-    let elapsed = start.elapsed();
-    let outs = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-    Ok((outs, stats, elapsed))
-}
-
-fn secs(d: Duration) -> String {
-    if d < Duration::from_millis(10) {
-        format!("{:.2} ms", d.as_secs_f64() * 1e3)
-    } else if d < Duration::from_secs(1) {
-        format!("{:.0} ms", d.as_secs_f64() * 1e3)
-    } else {
-        format!("{:.2} s", d.as_secs_f64())
-    }
-}
-
-fn size(s: &Stats) -> String {
-    format!("{} msgs / {:.1} KiB", s.messages, s.bytes as f64 / 1024.0)
-}
-
-fn dkg(
-    scheme: Scheme,
-    t: u16,
-    n: u16,
-    aux: Option<&[AuxInfo]>,
-) -> Result<(Vec<KeyShare>, Stats, Duration)> {
-    let committee = Committee::new(t, n)?;
-    let sid = sid();
-    let sessions = (0..n)
-        .map(|i| {
-            custos_tss::keygen(
-                scheme,
-                &sid,
-                committee,
-                i,
-                aux.and_then(|a| a.get(usize::from(i))),
-                &mut OsRng,
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    run_all(sessions)
-}
-
-/// A random 32-byte message (the digest for ECDSA, the message for the others).
-fn message() -> Vec<u8> {
-    let mut m = vec![0u8; 32];
-    OsRng.fill_bytes(&mut m);
-    m
-}
-
-fn sign(
-    shares: &[KeyShare],
-    signers: &[PartyIndex],
-    path: &DerivationPath,
-    records: &mut Vec<Record>,
-) -> Result<(Stats, Duration)> {
-    let share0 = shares.first().context("no shares")?;
-    let msg = message();
-    let sid = sid();
-    let sessions = signers
-        .iter()
-        .map(|&i| {
-            let share = shares.get(usize::from(i)).context("signer index")?;
-            Ok(custos_tss::sign(
-                share, &sid, signers, path, &msg, &mut OsRng,
-            )?)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let (sigs, stats, time) = run_all(sessions)?;
-    record(share0, path, msg, sigs, records)?;
-    Ok((stats, time))
-}
-
-fn record(
-    share: &KeyShare,
-    path: &DerivationPath,
-    message: Vec<u8>,
-    sigs: Vec<Signature>,
-    records: &mut Vec<Record>,
-) -> Result<()> {
-    let sig = sigs.into_iter().next().context("no signature")?;
-    let public_key = share.public_key(path)?;
-    if !custos_tss::verify(sig.scheme, &public_key, &message, &sig.bytes) {
-        bail!("{} signature does not verify", sig.scheme);
-    }
-    records.push(Record {
-        scheme: sig.scheme,
-        public_key,
-        message,
-        signature: sig.bytes,
-    });
-    Ok(())
-}
 
 fn frost_row(scheme: Scheme, t: u16, n: u16, records: &mut Vec<Record>) -> Result<Row> {
     let (shares, dkg_stats, dkg_time) = dkg(scheme, t, n, None)?;
