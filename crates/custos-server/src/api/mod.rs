@@ -115,7 +115,6 @@ impl utoipa::Modify for Credentials {
         crate::machine::request::ApprovalView,
         crate::machine::request::RecordView,
         crate::machine::request::SignedView,
-        crate::machine::request::Stage,
     ))
 )]
 struct ApiDoc;

@@ -2,9 +2,12 @@
 //!
 //! ```text
 //! pending ──quorum met──▶ approved ──dispatch──▶ signing ──▶ signed
-//!    │                                              └──────▶ failed
-//!    └──reject / policy blocks──▶ rejected
+//!    │                        │                     └──────▶ failed
+//!    └──reject / policy blocks┴─▶ rejected
 //! ```
+//!
+//! An approved request that was never dispatched (the server stopped in
+//! between) can still be rejected.
 //!
 //! Each transition is a method that checks the state it starts from and
 //! returns a [`Transition`] error otherwise, so that no caller can approve a
@@ -19,8 +22,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Where a request stands, with what that stage carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "state", rename_all = "lowercase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stage {
     /// Waiting for approvals.
     Pending,
@@ -101,8 +103,10 @@ pub struct ApprovalView {
     pub signature: String,
 }
 
-/// A signing request and where it stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// A signing request and where it stands. Stored and shown as
+/// [`RequestDoc`], the flat shape clients and earlier documents have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "RequestDoc", try_from = "RequestDoc")]
 pub struct RequestView {
     /// Request id (hex, from the intent).
     pub id: String,
@@ -123,14 +127,130 @@ pub struct RequestView {
     pub decision: String,
     /// Name of the matching rule (none: default deny).
     pub rule: Option<String>,
-    /// The stage (`state`: `pending` | `approved` | `signing` | `signed` |
-    /// `failed` | `rejected`, with `signed` or `error` where it has them).
-    #[serde(flatten)]
+    /// The stage.
     pub stage: Stage,
     /// Requested signers.
     pub signers: Option<Vec<PartyIndex>>,
     /// Unix seconds.
     pub created_at: i64,
+}
+
+/// A request as JSON: the stage flattened into `state`, `error` and
+/// `signed` (each always present, null where the stage has none).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = RequestView)]
+pub struct RequestDoc {
+    /// Request id (hex, from the intent).
+    pub id: String,
+    /// Canonical `SigningRequest` (hex).
+    pub request: String,
+    /// Its hash (hex): what the initiator signed.
+    pub hash: String,
+    /// What the intent moves, as policy sees it.
+    pub record: RecordView,
+    /// Initiator's signature (hex).
+    pub initiator_signature: String,
+    /// Governance head (hex) approvals must name.
+    pub head: String,
+    /// Approvals so far.
+    pub approvals: Vec<ApprovalView>,
+    /// The server's reading of the policy: `allow`, `block`, or
+    /// `approve N` (nodes decide again).
+    pub decision: String,
+    /// Name of the matching rule (none: default deny).
+    pub rule: Option<String>,
+    /// `pending` | `approved` | `signing` | `signed` | `failed` | `rejected`.
+    pub state: String,
+    /// Requested signers.
+    pub signers: Option<Vec<PartyIndex>>,
+    /// Why it failed or was rejected.
+    pub error: Option<String>,
+    /// The result when signed.
+    pub signed: Option<SignedView>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl From<RequestView> for RequestDoc {
+    fn from(r: RequestView) -> Self {
+        let state = r.stage.name().to_owned();
+        let (error, signed) = match r.stage {
+            Stage::Failed { error } | Stage::Rejected { error } => (Some(error), None),
+            Stage::Signed { signed } => (None, Some(signed)),
+            Stage::Pending | Stage::Approved | Stage::Signing => (None, None),
+        };
+        Self {
+            id: r.id,
+            request: r.request,
+            hash: r.hash,
+            record: r.record,
+            initiator_signature: r.initiator_signature,
+            head: r.head,
+            approvals: r.approvals,
+            decision: r.decision,
+            rule: r.rule,
+            state,
+            signers: r.signers,
+            error,
+            signed,
+            created_at: r.created_at,
+        }
+    }
+}
+
+impl TryFrom<RequestDoc> for RequestView {
+    type Error = String;
+
+    fn try_from(d: RequestDoc) -> Result<Self, String> {
+        let missing = |what: &str| format!("a {} request without its {what}", d.state);
+        let stage = match d.state.as_str() {
+            "pending" => Stage::Pending,
+            "approved" => Stage::Approved,
+            "signing" => Stage::Signing,
+            "signed" => Stage::Signed {
+                signed: d.signed.clone().ok_or_else(|| missing("result"))?,
+            },
+            "failed" => Stage::Failed {
+                error: d.error.clone().ok_or_else(|| missing("error"))?,
+            },
+            "rejected" => Stage::Rejected {
+                error: d.error.clone().ok_or_else(|| missing("reason"))?,
+            },
+            other => return Err(format!("unknown request state {other:?}")),
+        };
+        Ok(Self {
+            id: d.id,
+            request: d.request,
+            hash: d.hash,
+            record: d.record,
+            initiator_signature: d.initiator_signature,
+            head: d.head,
+            approvals: d.approvals,
+            decision: d.decision,
+            rule: d.rule,
+            stage,
+            signers: d.signers,
+            created_at: d.created_at,
+        })
+    }
+}
+
+// The API documents a request in its JSON shape.
+impl utoipa::PartialSchema for RequestView {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <RequestDoc as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl ToSchema for RequestView {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <RequestDoc as ToSchema>::schemas(schemas);
+    }
 }
 
 /// Policy-relevant fields of a request.
@@ -240,9 +360,10 @@ impl RequestView {
         Ok(())
     }
 
-    /// Rejected by an approver or blocked by policy: pending → rejected.
+    /// Rejected by an approver or blocked by policy: pending | approved →
+    /// rejected (an approved request not yet sent can still be stopped).
     pub fn reject(&mut self, error: String) -> Result<(), Transition> {
-        if !self.is_pending() {
+        if !matches!(self.stage, Stage::Pending | Stage::Approved) {
             return Err(self.wrong_stage());
         }
         self.stage = Stage::Rejected { error };
@@ -336,8 +457,27 @@ mod tests {
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["state"], "signed");
         assert!(json["signed"].is_object());
+        assert!(json["error"].is_null() && json.get("error").is_some());
         let back: RequestView = serde_json::from_value(json).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn the_json_keeps_the_flat_shape_with_nulls() {
+        let json = serde_json::to_value(request()).unwrap();
+        assert_eq!(json["state"], "pending");
+        for key in ["error", "signed"] {
+            assert_eq!(json.get(key), Some(&serde_json::Value::Null), "{key}");
+        }
+        let mut signed = json.clone();
+        signed["state"] = "signed".into();
+        assert!(
+            serde_json::from_value::<RequestView>(signed).is_err(),
+            "signed without result"
+        );
+        let mut odd = json;
+        odd["state"] = "done".into();
+        assert!(serde_json::from_value::<RequestView>(odd).is_err());
     }
 
     #[test]

@@ -78,7 +78,8 @@ pub struct Verdict {
 #[derive(Debug, Clone)]
 pub struct Round {
     t: usize,
-    required: BTreeSet<PartyIndex>,
+    /// In the order the caller named them (the first missing one is reported).
+    required: Vec<PartyIndex>,
     waiting: BTreeSet<PartyIndex>,
     cosigners: BTreeSet<PartyIndex>,
     missing: BTreeMap<PartyIndex, Missing>,
@@ -89,7 +90,7 @@ impl Round {
     pub fn new(t: usize, required: &[PartyIndex]) -> Self {
         Self {
             t,
-            required: required.iter().copied().collect(),
+            required: required.to_vec(),
             waiting: BTreeSet::new(),
             cosigners: BTreeSet::new(),
             missing: BTreeMap::new(),
@@ -139,7 +140,7 @@ impl Round {
     /// Whether the checkpoint holds already (the driver then waits only a
     /// short grace for the rest).
     pub fn holds(&self) -> bool {
-        self.cosigners.len() >= self.t && self.required.is_subset(&self.cosigners)
+        self.cosigners.len() >= self.t && self.required.iter().all(|p| self.cosigners.contains(p))
     }
 
     /// Nodes asked that have not answered.
@@ -153,7 +154,7 @@ impl Round {
             self.missing.insert(p, Missing::TimedOut);
         }
         let record = self.cosigners.len() >= self.t;
-        let result = if let Some(&p) = self.required.difference(&self.cosigners).next() {
+        let result = if let Some(&p) = self.required.iter().find(|p| !self.cosigners.contains(p)) {
             Err(Shortfall::Required(p, self.missing.get(&p).cloned()))
         } else if !record {
             Err(Shortfall::BelowThreshold {
@@ -235,6 +236,21 @@ mod tests {
                 cosigned: 1,
                 first: Some((0, Missing::InvalidCoSignature))
             })
+        );
+    }
+
+    #[test]
+    fn the_first_named_signer_missing_is_the_one_reported() {
+        let mut r = Round::new(2, &[2, 1]);
+        r.asked(0);
+        r.asked(1);
+        r.asked(2);
+        r.answer(0, Answer::CoSigned { valid: true });
+        r.answer(1, Answer::Refused("a".into()));
+        r.answer(2, Answer::Refused("b".into()));
+        assert_eq!(
+            r.finish().result,
+            Err(Shortfall::Required(2, Some(Missing::Refused("b".into()))))
         );
     }
 

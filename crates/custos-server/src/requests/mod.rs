@@ -205,19 +205,12 @@ pub async fn approve(
             return Err(forbidden(format!("{user} may not approve this request")));
         }
     }
-    // The transition is checked before anything is logged or stored.
+    // Transitions are checked before anything is logged or stored.
     let approval = ApprovalView {
         user: user.to_owned(),
         signature: hex::encode(signature),
     };
     add_approval(&mut view, approval, hex::encode(gov.head()))?;
-    hub.audit(
-        user,
-        "approval",
-        serde_json::json!({ "request_id": id, "head": hex::encode(gov.head()) }),
-    )
-    .await
-    .map_err(|e| FlowError::Audit(e.to_string()))?;
     let approvers: Vec<Approver> = view
         .approvals
         .iter()
@@ -238,11 +231,19 @@ pub async fn approve(
     {
         view.quorum_met().map_err(refused)?;
     }
-    // The quorum's dispatch builds what it signs once, from this decoding.
+    // The quorum's dispatch builds what it signs once, from this decoding;
+    // like every check, before the approval is logged.
     let checked = match view.stage {
         Stage::Approved => Some(checked::complete(hub, request, &bytes).await?),
         _ => None,
     };
+    hub.audit(
+        user,
+        "approval",
+        serde_json::json!({ "request_id": id, "head": hex::encode(gov.head()) }),
+    )
+    .await
+    .map_err(|e| FlowError::Audit(e.to_string()))?;
     save(hub, &old, &view).await?;
     match checked {
         Some(checked) => dispatch(hub, id, checked).await,
@@ -250,7 +251,8 @@ pub async fn approve(
     }
 }
 
-/// Rejects a pending request (any user who may approve it).
+/// Rejects a pending request, or an approved one not yet sent (any user
+/// who may approve it).
 pub async fn reject(
     hub: &Hub,
     id: &str,
@@ -258,12 +260,8 @@ pub async fn reject(
     reason: &str,
 ) -> Result<RequestView, FlowError> {
     let (old, mut view) = load(hub, id).await?;
-    if !view.is_pending() {
-        return Err(FlowError::Invalid(format!(
-            "request {id} is {}",
-            view.stage.name()
-        )));
-    }
+    view.reject(format!("rejected by {user}: {reason}"))
+        .map_err(refused)?;
     let gov = governance(hub).await?;
     if !gov.state().has_role(user, Role::Approver) && !gov.state().has_role(user, Role::Admin) {
         return Err(forbidden(format!("{user} may not reject requests")));
@@ -275,8 +273,6 @@ pub async fn reject(
     )
     .await
     .map_err(|e| FlowError::Audit(e.to_string()))?;
-    view.reject(format!("rejected by {user}: {reason}"))
-        .map_err(refused)?;
     save(hub, &old, &view).await?;
     Ok(view)
 }
