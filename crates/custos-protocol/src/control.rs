@@ -7,10 +7,7 @@
 use custos_tss::{PartyIndex, Scheme};
 use serde::{Deserialize, Serialize};
 
-use crate::authz::{
-    Authorization, GovernanceSync, MessageRequest, PsbtRequest, RequestError, SigningRequest,
-    WitnessRequest,
-};
+use crate::authz::{Authorization, GovernanceSync, WitnessRequest};
 use custos_wire::{Frame, NodePublicKey};
 
 /// Longest progress note the server keeps.
@@ -47,7 +44,9 @@ impl CommitteeSpec {
     }
 }
 
-/// What the server asks a node to run.
+/// What the server asks a node to run. The node rebuilds the signing request
+/// a signing job carries from the job's own fields (`custos_node::checked`),
+/// so what it checks is exactly what it signs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JobKind {
     /// Generate the committee's ECDSA aux info (once per committee).
@@ -152,78 +151,6 @@ impl JobKind {
             | JobKind::SignTransfer { signers, .. }
             | JobKind::SignPsbt { signers, .. } => Some(signers),
             JobKind::AuxInfo | JobKind::Keygen { .. } => None,
-        }
-    }
-
-    /// The signing request a signing job carries out and who authorised
-    /// it, as the node reconstructs it from the job's own fields (so what
-    /// it checks is exactly what it signs); `None` for jobs that sign
-    /// nothing.
-    pub fn request(&self) -> Option<(Result<SigningRequest, RequestError>, &Authorization)> {
-        match self {
-            JobKind::SignTransfer { intent, auth, .. } => Some((
-                custos_chains::TransferIntent::from_bytes(intent)
-                    .map(SigningRequest::Transfer)
-                    .map_err(RequestError::from),
-                auth,
-            )),
-            JobKind::Sign {
-                key_id,
-                path,
-                message,
-                sha256,
-                request_id,
-                wallet,
-                auth,
-                ..
-            } => Some((
-                Ok(SigningRequest::Message(MessageRequest {
-                    request_id: *request_id,
-                    wallet: wallet.clone(),
-                    key_id: key_id.clone(),
-                    path: path.clone(),
-                    message: message.clone(),
-                    sha256: *sha256,
-                })),
-                auth,
-            )),
-            JobKind::SignPresigned {
-                key_id,
-                message,
-                request_id,
-                wallet,
-                auth,
-                ..
-            } => Some((
-                Ok(SigningRequest::Message(MessageRequest {
-                    request_id: *request_id,
-                    wallet: wallet.clone(),
-                    key_id: key_id.clone(),
-                    path: "m".into(),
-                    message: message.clone(),
-                    sha256: true,
-                })),
-                auth,
-            )),
-            JobKind::SignPsbt {
-                key_id,
-                network,
-                psbt,
-                request_id,
-                wallet,
-                auth,
-                ..
-            } => Some((
-                Ok(SigningRequest::Psbt(PsbtRequest {
-                    request_id: *request_id,
-                    wallet: wallet.clone(),
-                    key_id: key_id.clone(),
-                    network: network.clone(),
-                    psbt: psbt.clone(),
-                })),
-                auth,
-            )),
-            JobKind::AuxInfo | JobKind::Keygen { .. } | JobKind::Presign { .. } => None,
         }
     }
 
