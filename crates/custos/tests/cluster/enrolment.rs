@@ -6,7 +6,7 @@ use super::*;
 /// The multi-machine path without `custos up`: each operator runs their own
 /// step, and trust is established only by fingerprints compared out of band.
 #[test]
-pub(crate) fn manual_enrolment_by_separate_operators() {
+fn manual_enrolment_by_separate_operators() {
     let d = std::env::temp_dir().join(format!("custos-enrol-{}", std::process::id()));
     std::fs::remove_dir_all(&d).ok();
     std::fs::create_dir_all(&d).unwrap();
