@@ -108,12 +108,34 @@ pub struct ProposalView {
     pub changes: serde_json::Value,
     /// Who signed.
     pub signed_by: Vec<String>,
-    /// `pending` | `applied` | `refused`.
-    pub state: String,
+    /// Where it stands.
+    pub state: ProposalState,
     /// Why it was refused.
     pub error: Option<String>,
     /// The signed proposal (postcard, hex).
     pub body: String,
+}
+
+/// Where a proposal stands (`pending` | `applied` | `refused` in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProposalState {
+    /// Short of the admin quorum.
+    Pending,
+    /// Applied to the governance chain.
+    Applied,
+    /// Refused.
+    Refused,
+}
+
+impl std::fmt::Display for ProposalState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProposalState::Pending => "pending",
+            ProposalState::Applied => "applied",
+            ProposalState::Refused => "refused",
+        })
+    }
 }
 
 /// A proposal (postcard hex) with one admin's signature.
@@ -127,14 +149,14 @@ pub struct ProposalSubmission {
 
 const PROPOSAL: &str = "proposal";
 
-fn proposal_view(p: &SignedProposal, state: &str, error: Option<String>) -> ProposalView {
+fn proposal_view(p: &SignedProposal, state: ProposalState, error: Option<String>) -> ProposalView {
     ProposalView {
         id: p.proposal.hash().map(hex::encode).unwrap_or_default(),
         height: p.proposal.height,
         proposer: p.proposal.proposer.clone(),
         changes: serde_json::to_value(&p.proposal.changes).unwrap_or_default(),
         signed_by: p.signatures.iter().map(|(u, _)| u.clone()).collect(),
-        state: state.into(),
+        state,
         error,
         body: postcard::to_stdvec(p).map(hex::encode).unwrap_or_default(),
     }
@@ -159,7 +181,7 @@ async fn try_apply(api: &Api, p: &SignedProposal) -> Result<ProposalView, Failur
                 .await
                 .map_err(|e| Failure(StatusCode::CONFLICT, e.to_string()))?;
             api.hub.push_governance().await;
-            proposal_view(p, "applied", None)
+            proposal_view(p, ProposalState::Applied, None)
         }
         Err(custos_governance::GovError::NoQuorum { .. }) => {
             #[cfg(feature = "fault-injection")]
@@ -167,7 +189,7 @@ async fn try_apply(api: &Api, p: &SignedProposal) -> Result<ProposalView, Failur
                 // A lying server forwards a change without its quorum.
                 api.hub.push_unchecked_governance(p).await;
             }
-            proposal_view(p, "pending", None)
+            proposal_view(p, ProposalState::Pending, None)
         }
         Err(e) => return Err(Failure(StatusCode::FORBIDDEN, e.to_string())),
     };
@@ -235,7 +257,7 @@ pub(crate) async fn approve_proposal(
         .await?
         .ok_or_else(|| Failure(StatusCode::NOT_FOUND, format!("proposal {id} not found")))?;
     let view: ProposalView = json(&old)?;
-    if view.state != "pending" {
+    if view.state != ProposalState::Pending {
         return Err(bad(format!("proposal {id} is {}", view.state)));
     }
     let mut signed: SignedProposal = postcard::from_bytes(&unhex(&view.body, "proposal")?)
@@ -310,4 +332,25 @@ pub(crate) async fn export(
         entries,
         checkpoints,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ProposalState;
+
+    #[test]
+    fn proposal_states_keep_their_json_names() {
+        for (s, name) in [
+            (ProposalState::Pending, "pending"),
+            (ProposalState::Applied, "applied"),
+            (ProposalState::Refused, "refused"),
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), name);
+            assert_eq!(s.to_string(), name);
+            assert_eq!(
+                serde_json::from_value::<ProposalState>(name.into()).unwrap(),
+                s
+            );
+        }
+    }
 }

@@ -106,6 +106,7 @@ impl utoipa::Modify for Credentials {
         requests::RejectRequest,
         governance::GovernanceView,
         governance::ProposalView,
+        governance::ProposalState,
         governance::ProposalSubmission,
         governance::AuditExport,
         session::TotpEnrolment,
