@@ -137,12 +137,17 @@ fn sign_many_over_threads(t: u16, n: u16, liar: Option<u16>) -> Vec<Result<Vec<V
         .collect();
     let signers: Vec<u16> = (0..t).collect();
     let sids: Vec<[u8; 32]> = (0..3).map(|_| session_id()).collect();
+    // Each party keeps its transport until every party is done: a party that
+    // stops first must not make the others' sends fail ("peer gone") before
+    // they read its messages, which would make the blame racy.
+    let done = std::sync::Arc::new(std::sync::Barrier::new(signers.len()));
     let handles: Vec<_> = network(&signers)
         .into_iter()
         .zip(signers.clone())
         .map(|(mut tr, i)| {
             let blob = shares[usize::from(i)].clone();
             let (signers, sids) = (signers.clone(), sids.clone());
+            let done = done.clone();
             std::thread::spawn(move || {
                 let share = KeyShare::from_bytes(&blob, None).unwrap();
                 let sessions = sids
@@ -164,9 +169,12 @@ fn sign_many_over_threads(t: u16, n: u16, liar: Option<u16>) -> Vec<Result<Vec<V
                         .unwrap()
                     })
                     .collect();
-                custos_tss::driver::drive_all(sessions, &mut tr)
+                let result = custos_tss::driver::drive_all(sessions, &mut tr)
                     .map(|sigs| sigs.into_iter().map(|s| s.bytes).collect())
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| e.to_string());
+                done.wait();
+                drop(tr);
+                result
             })
         })
         .collect();
