@@ -21,6 +21,8 @@ pub mod bitcoin;
 pub mod error;
 pub mod ethereum;
 pub mod intent;
+pub mod message;
+pub mod outflow;
 pub mod psbt;
 pub mod solana;
 mod tx;

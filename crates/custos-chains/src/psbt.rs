@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::Cursor;
 
+use bitcoin::hashes::Hash;
 pub use bitcoin::psbt::Psbt;
 use bitcoin::{ScriptBuf, TapSighashType, TxOut, Witness};
 
@@ -51,6 +52,13 @@ pub fn parse(bytes: &[u8]) -> Result<Psbt, ChainError> {
 pub struct PlannedInput {
     /// Input index.
     pub index: usize,
+    /// The output it spends: txid (display byte order) and index.
+    pub outpoint: ([u8; 32], u32),
+    /// The value the PSBT states for it (sats).
+    pub value: u64,
+    /// Whether the PSBT proves that value with the previous transaction
+    /// (`non_witness_utxo`, checked against the txid).
+    pub proven: bool,
     /// Account (`m/0/account`) whose key signs it.
     pub account: u32,
     /// What that key signs.
@@ -100,6 +108,31 @@ pub fn input_value(psbt: &Psbt) -> Result<u64, ChainError> {
     })
 }
 
+/// The scripts of a wallet's accounts `m/0/0` … `m/0/(ACCOUNT_SCAN-1)`:
+/// what its inputs spend and its change pays.
+#[derive(Debug, Clone)]
+pub struct WalletScripts(BTreeMap<ScriptBuf, (u32, Spend)>);
+
+impl WalletScripts {
+    /// Derives them with `key_at` on `network`.
+    pub fn derive(
+        network: BitcoinNetwork,
+        key_at: impl Fn(u32) -> Result<AccountKey, ChainError>,
+    ) -> Result<Self, ChainError> {
+        let mut scripts = BTreeMap::new();
+        for a in 0..ACCOUNT_SCAN {
+            let (addr, spend) = account(&key_at(a)?, network)?;
+            scripts.insert(addr.script_pubkey(), (a, spend));
+        }
+        Ok(Self(scripts))
+    }
+
+    /// The scripts alone (what change pays).
+    pub fn scripts(&self) -> std::collections::BTreeSet<ScriptBuf> {
+        self.0.keys().cloned().collect()
+    }
+}
+
 /// Finds the wallet's inputs (scanning accounts with `key_at`) and their
 /// sighashes. Refuses a PSBT with no input of the wallet, with one of the
 /// wallet's inputs already finalized, or asking for another sighash type.
@@ -108,15 +141,21 @@ pub fn plan(
     network: BitcoinNetwork,
     key_at: impl Fn(u32) -> Result<AccountKey, ChainError>,
 ) -> Result<Vec<PlannedInput>, ChainError> {
+    plan_with(psbt, &WalletScripts::derive(network, key_at)?)
+}
+
+/// [`plan`] with the wallet's scripts derived already.
+pub fn plan_with(psbt: &Psbt, scripts: &WalletScripts) -> Result<Vec<PlannedInput>, ChainError> {
     let prevouts = prevouts(psbt)?;
-    let mut scripts: BTreeMap<ScriptBuf, (u32, Spend)> = BTreeMap::new();
-    for a in 0..ACCOUNT_SCAN {
-        let (addr, spend) = account(&key_at(a)?, network)?;
-        scripts.insert(addr.script_pubkey(), (a, spend));
-    }
     let mut planned = Vec::new();
-    for (index, (input, prevout)) in psbt.inputs.iter().zip(&prevouts).enumerate() {
-        let Some((acct, spend)) = scripts.get(&prevout.script_pubkey) else {
+    for (index, ((input, prevout), txin)) in psbt
+        .inputs
+        .iter()
+        .zip(&prevouts)
+        .zip(&psbt.unsigned_tx.input)
+        .enumerate()
+    {
+        let Some((acct, spend)) = scripts.0.get(&prevout.script_pubkey) else {
             continue;
         };
         if input.final_script_witness.is_some() || input.final_script_sig.is_some() {
@@ -163,8 +202,13 @@ pub fn plan(
                 )?)
             }
         };
+        let mut txid: [u8; 32] = txin.previous_output.txid.to_byte_array();
+        txid.reverse();
         planned.push(PlannedInput {
             index,
+            outpoint: (txid, txin.previous_output.vout),
+            value: prevout.value.to_sat(),
+            proven: input.non_witness_utxo.is_some(),
             account: *acct,
             payload,
         });

@@ -99,6 +99,11 @@ pub struct State {
     pub policy: Option<Vec<u8>>,
     /// The address book document, if set.
     pub address_book: Option<Vec<u8>>,
+    /// Ids of the wallets allowed to be created for blind (bare-digest)
+    /// signing: only such a wallet's key is born blind, and only a blind key
+    /// signs a digest it is handed.
+    #[serde(default)]
+    pub blind_wallets: BTreeSet<String>,
 }
 
 /// The first admins and the quorum; its hash is what node operators confirm.
@@ -157,6 +162,12 @@ pub enum Change {
     SetPolicy(Vec<u8>),
     /// Replace the address book document.
     SetAddressBook(Vec<u8>),
+    /// Allow one blind wallet of this id to be created (its key then signs
+    /// bare digests and nothing else; never offered for deposits).
+    AllowBlindWallet {
+        /// The wallet id it will have.
+        wallet: String,
+    },
 }
 
 /// A proposed step of the chain.
@@ -339,6 +350,19 @@ impl State {
             Change::SetQuorum(q) => self.admin_quorum = *q,
             Change::SetPolicy(p) => self.policy = Some(p.clone()),
             Change::SetAddressBook(b) => self.address_book = Some(b.clone()),
+            Change::AllowBlindWallet { wallet } => {
+                if wallet.is_empty()
+                    || wallet.len() > 64
+                    || !wallet
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    || !self.blind_wallets.insert(wallet.clone())
+                {
+                    return Err(GovError::Invalid(format!(
+                        "blind wallet id {wallet:?}: 1-64 of [A-Za-z0-9_-], not allowed before"
+                    )));
+                }
+            }
         }
         Ok(())
     }
@@ -430,6 +454,7 @@ impl Governance {
             admin_quorum: g.admin_quorum,
             policy: None,
             address_book: None,
+            blind_wallets: BTreeSet::new(),
         };
         state.check()?;
         Ok(Self {

@@ -1,32 +1,20 @@
-//! The one decode of a server's job. Every field the node acts on — the
-//! transfer intent, the PSBT and its network, derivation paths, the
-//! presignature id — is parsed here, once, into a [`CheckedJob`]; the
+//! The one decode of a server's job. A signing job's request — transfer
+//! intent, PSBT, message or blind digest — is decoded here, once, from the
+//! canonical bytes the initiator signed, into a [`CheckedJob`]; the
 //! committee the server names is checked against the operator's pinned
-//! roster into a [`Seat`]. The later steps (journal, authorization, vault
-//! material, protocol) read these values and never the server's bytes
-//! again, so what the node authorises is exactly what it signs.
+//! roster into a [`Seat`]. The later steps (journal, authorization with the
+//! node's own plan of the request, vault material, protocol) read these
+//! values and never the server's bytes again, so what the node authorises
+//! is exactly what it signs.
 
 use std::collections::BTreeMap;
 
-use bitcoin::psbt::Psbt;
-use custos_chains::intent::BitcoinNetwork;
-use custos_chains::TransferIntent;
-use custos_protocol::authz::{Authorization, MessageRequest, PsbtRequest, SigningRequest};
+use custos_protocol::authz::{Authorization, SigningRequest};
 use custos_protocol::control::{Job, JobKind};
-use custos_tss::{Committee, DerivationPath, PartyIndex, Scheme};
+use custos_tss::{Committee, PartyIndex, Scheme};
 use custos_wire::{NodeKeys, NodePublicKey};
 
 use crate::job_error::JobError;
-
-/// What a signing job asks for, as the initiator signed it, and who
-/// authorised it.
-#[derive(Debug, Clone)]
-pub struct Signing {
-    /// The request, rebuilt from the job's own (decoded) fields.
-    pub request: SigningRequest,
-    /// Initiator, approvals and the governance head they were given under.
-    pub auth: Authorization,
-}
 
 /// A server's job after its single decode: one variant per job kind.
 /// Every step of the node's pipeline matches on it exhaustively, so a new
@@ -39,69 +27,20 @@ pub enum CheckedJob {
     Keygen {
         /// Scheme of the new key.
         scheme: Scheme,
+        /// The blind wallet it is born for, if any.
+        blind: Option<String>,
     },
-    /// Make one ECDSA presignature.
-    Presign {
-        /// Key id (hex).
-        key_id: String,
-        /// The presignature's signers.
-        signers: Vec<PartyIndex>,
-    },
-    /// Sign a message or digest.
+    /// Sign a request.
     Sign {
-        /// Key id (hex).
-        key_id: String,
         /// Exactly `t` signers.
         signers: Vec<PartyIndex>,
-        /// Derivation path.
-        path: DerivationPath,
-        /// Message or digest.
-        message: Vec<u8>,
-        /// ECDSA: hash `message` at the node.
-        sha256: bool,
-        /// The request and its authorisation.
-        signing: Signing,
-    },
-    /// Sign with a stored presignature.
-    SignPresigned {
-        /// Key id (hex).
-        key_id: String,
-        /// The presignature's signers.
-        signers: Vec<PartyIndex>,
-        /// Presignature id.
-        presignature: [u8; 32],
-        /// The message the node hashes and signs.
-        message: Vec<u8>,
-        /// The request and its authorisation.
-        signing: Signing,
-    },
-    /// Sign a transfer the node builds itself.
-    SignTransfer {
-        /// Key id (hex) the server says the job runs with.
-        key_id: String,
-        /// Exactly `t` signers.
-        signers: Vec<PartyIndex>,
-        /// The decoded intent (`signing.request` holds the same intent).
-        intent: TransferIntent,
+        /// The request, decoded from the bytes the initiator signed.
+        request: Box<SigningRequest>,
         /// The server's view of what is signed.
         payloads: Vec<Vec<u8>>,
-        /// The request and its authorisation.
-        signing: Signing,
-    },
-    /// Sign a wallet's inputs of a PSBT.
-    SignPsbt {
-        /// Key id (hex).
-        key_id: String,
-        /// Exactly `t` signers.
-        signers: Vec<PartyIndex>,
-        /// Bitcoin network.
-        network: BitcoinNetwork,
-        /// The parsed PSBT.
-        psbt: Box<Psbt>,
-        /// The server's view of what is signed.
-        payloads: Vec<Vec<u8>>,
-        /// The request and its authorisation.
-        signing: Signing,
+        /// Initiator, approvals and the governance head they were given
+        /// under.
+        auth: Authorization,
     },
 }
 
@@ -110,135 +49,37 @@ impl CheckedJob {
     pub fn decode(kind: &JobKind) -> Result<Self, JobError> {
         Ok(match kind {
             JobKind::AuxInfo => CheckedJob::AuxInfo,
-            JobKind::Keygen { scheme } => CheckedJob::Keygen { scheme: *scheme },
-            JobKind::Presign { key_id, signers } => CheckedJob::Presign {
-                key_id: key_id.clone(),
-                signers: signers.clone(),
+            JobKind::Keygen { scheme, blind } => CheckedJob::Keygen {
+                scheme: *scheme,
+                blind: blind.clone(),
             },
             JobKind::Sign {
-                key_id,
                 signers,
-                path,
-                message,
-                sha256,
-                request_id,
-                wallet,
+                request,
+                payloads,
                 auth,
             } => CheckedJob::Sign {
-                key_id: key_id.clone(),
                 signers: signers.clone(),
-                path: path.parse().map_err(custos_tss::Error::from)?,
-                message: message.clone(),
-                sha256: *sha256,
-                signing: Signing {
-                    request: SigningRequest::Message(MessageRequest {
-                        request_id: *request_id,
-                        wallet: wallet.clone(),
-                        key_id: key_id.clone(),
-                        path: path.clone(),
-                        message: message.clone(),
-                        sha256: *sha256,
-                    }),
-                    auth: auth.clone(),
-                },
-            },
-            JobKind::SignPresigned {
-                key_id,
-                signers,
-                presignature,
-                message,
-                request_id,
-                wallet,
-                auth,
-            } => CheckedJob::SignPresigned {
-                key_id: key_id.clone(),
-                signers: signers.clone(),
-                presignature: parse_id(presignature)?,
-                message: message.clone(),
-                // A presignature signs at the root and always hashes.
-                signing: Signing {
-                    request: SigningRequest::Message(MessageRequest {
-                        request_id: *request_id,
-                        wallet: wallet.clone(),
-                        key_id: key_id.clone(),
-                        path: "m".into(),
-                        message: message.clone(),
-                        sha256: true,
-                    }),
-                    auth: auth.clone(),
-                },
-            },
-            JobKind::SignTransfer {
-                key_id,
-                signers,
-                intent,
-                payloads,
-                auth,
-            } => {
-                let intent = TransferIntent::from_bytes(intent).map_err(JobError::Intent)?;
-                CheckedJob::SignTransfer {
-                    key_id: key_id.clone(),
-                    signers: signers.clone(),
-                    signing: Signing {
-                        request: SigningRequest::Transfer(intent.clone()),
-                        auth: auth.clone(),
-                    },
-                    intent,
-                    payloads: payloads.clone(),
-                }
-            }
-            JobKind::SignPsbt {
-                key_id,
-                signers,
-                network,
-                psbt,
-                payloads,
-                request_id,
-                wallet,
-                auth,
-            } => CheckedJob::SignPsbt {
-                key_id: key_id.clone(),
-                signers: signers.clone(),
-                network: network.parse()?,
-                psbt: Box::new(custos_chains::psbt::parse(psbt)?),
+                request: Box::new(SigningRequest::from_bytes(request).map_err(JobError::Request)?),
                 payloads: payloads.clone(),
-                signing: Signing {
-                    // The initiator signed the PSBT's bytes, not its parse.
-                    request: SigningRequest::Psbt(PsbtRequest {
-                        request_id: *request_id,
-                        wallet: wallet.clone(),
-                        key_id: key_id.clone(),
-                        network: network.clone(),
-                        psbt: psbt.clone(),
-                    }),
-                    auth: auth.clone(),
-                },
+                auth: auth.clone(),
             },
         })
     }
 
-    /// The signer set of a signing or presigning job (`None`: all members).
+    /// The signer set of a signing job (`None`: all members).
     pub fn signers(&self) -> Option<&[PartyIndex]> {
         match self {
             CheckedJob::AuxInfo | CheckedJob::Keygen { .. } => None,
-            CheckedJob::Presign { signers, .. }
-            | CheckedJob::Sign { signers, .. }
-            | CheckedJob::SignPresigned { signers, .. }
-            | CheckedJob::SignTransfer { signers, .. }
-            | CheckedJob::SignPsbt { signers, .. } => Some(signers),
+            CheckedJob::Sign { signers, .. } => Some(signers),
         }
     }
 
-    /// The decoded transfer intent, for the journal.
-    pub fn intent(&self) -> Option<&TransferIntent> {
+    /// The decoded request, for the journal.
+    pub fn request(&self) -> Option<&SigningRequest> {
         match self {
-            CheckedJob::SignTransfer { intent, .. } => Some(intent),
-            CheckedJob::AuxInfo
-            | CheckedJob::Keygen { .. }
-            | CheckedJob::Presign { .. }
-            | CheckedJob::Sign { .. }
-            | CheckedJob::SignPresigned { .. }
-            | CheckedJob::SignPsbt { .. } => None,
+            CheckedJob::Sign { request, .. } => Some(&**request),
+            CheckedJob::AuxInfo | CheckedJob::Keygen { .. } => None,
         }
     }
 }
@@ -324,6 +165,7 @@ pub fn parse_id(hex_id: &str) -> Result<[u8; 32], JobError> {
 mod tests {
     use super::*;
     use custos_chains::intent::{Asset, ChainIntent, EthereumTransfer, INTENT_VERSION};
+    use custos_chains::TransferIntent;
     use custos_protocol::control::CommitteeSpec;
     use rand_core::OsRng;
 
@@ -357,88 +199,42 @@ mod tests {
         }
     }
 
-    fn transfer(intent: Vec<u8>) -> JobKind {
-        JobKind::SignTransfer {
-            key_id: "00".repeat(32),
+    fn sign(request: Vec<u8>) -> JobKind {
+        JobKind::Sign {
             signers: vec![0, 1],
-            intent,
+            request,
             payloads: vec![vec![1]],
             auth: auth(),
         }
     }
 
     #[test]
-    fn the_intent_is_decoded_once_for_every_later_step() {
-        let t = intent();
-        let job = CheckedJob::decode(&transfer(t.to_bytes().unwrap())).unwrap();
-        let CheckedJob::SignTransfer {
-            intent, signing, ..
-        } = &job
-        else {
-            panic!("{job:?}")
-        };
-        // What is authorised (the request) and what is built and signed
-        // (the intent) are the same decoded value.
-        assert_eq!(intent, &t);
-        assert_eq!(signing.request, SigningRequest::Transfer(t.clone()));
-        assert_eq!(job.intent(), Some(&t));
+    fn the_request_is_decoded_once_for_every_later_step() {
+        let r = SigningRequest::Transfer(intent());
+        let job = CheckedJob::decode(&sign(r.to_bytes().unwrap())).unwrap();
+        assert_eq!(job.request(), Some(&r));
         assert_eq!(job.signers(), Some(&[0, 1][..]));
     }
 
     #[test]
-    fn undecodable_fields_are_refused_before_any_step() {
-        let err = CheckedJob::decode(&transfer(vec![0xff; 3])).unwrap_err();
-        assert!(matches!(err, JobError::Intent(_)), "{err}");
+    fn undecodable_or_non_canonical_requests_are_refused_before_any_step() {
+        let err = CheckedJob::decode(&sign(vec![0xff; 3])).unwrap_err();
+        assert!(matches!(err, JobError::Request(_)), "{err}");
         assert!(err.to_string().starts_with("refused: "), "{err}");
-
-        let presigned = JobKind::SignPresigned {
-            key_id: "00".repeat(32),
-            signers: vec![0, 1],
-            presignature: "not hex".into(),
-            message: b"m".to_vec(),
-            request_id: [1; 16],
-            wallet: "w".into(),
-            auth: auth(),
-        };
-        let err = CheckedJob::decode(&presigned).unwrap_err();
-        assert_eq!(err.to_string(), "bad id");
-
-        let psbt = JobKind::SignPsbt {
-            key_id: "00".repeat(32),
-            signers: vec![0, 1],
-            network: "moon".into(),
-            psbt: Vec::new(),
-            payloads: Vec::new(),
-            request_id: [1; 16],
-            wallet: "w".into(),
-            auth: auth(),
-        };
-        assert!(matches!(CheckedJob::decode(&psbt), Err(JobError::Chain(_))));
-
-        let sign = JobKind::Sign {
-            key_id: "00".repeat(32),
-            signers: vec![0, 1],
-            path: "not a path".into(),
-            message: vec![0; 32],
-            sha256: false,
-            request_id: [1; 16],
-            wallet: "w".into(),
-            auth: auth(),
-        };
-        assert!(matches!(
-            CheckedJob::decode(&sign),
-            Err(JobError::Protocol(_))
-        ));
+        // Trailing bytes: another byte string for the same request.
+        let mut bytes = SigningRequest::Transfer(intent()).to_bytes().unwrap();
+        bytes.push(0);
+        assert!(CheckedJob::decode(&sign(bytes)).is_err());
     }
 
     #[test]
     fn the_seat_holds_only_the_signers_of_the_pinned_committee() {
         let keys: Vec<NodeKeys> = (0..3).map(|_| NodeKeys::generate(&mut OsRng)).collect();
         let pinned: Vec<NodePublicKey> = keys.iter().map(NodeKeys::public).collect();
-        let kind = JobKind::Presign {
-            key_id: "00".repeat(32),
-            signers: vec![0, 2],
-        };
+        let mut kind = sign(SigningRequest::Transfer(intent()).to_bytes().unwrap());
+        if let JobKind::Sign { signers, .. } = &mut kind {
+            *signers = vec![0, 2];
+        }
         let job = Job {
             session: [9; 32],
             committee: CommitteeSpec {

@@ -9,12 +9,14 @@ use std::fmt::Display;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
+use custos_chains::Payload;
+use custos_protocol::authz::{Planned, SigningRequest};
 use custos_protocol::control::Job;
 use custos_protocol::sealed::EnvelopeChannel;
 use custos_tss::driver::{drive, DriveError, Transport};
-use custos_tss::ecdsa::{AuxInfo, EcdsaMessage, Presignature, SafePrimes};
+use custos_tss::ecdsa::{AuxInfo, SafePrimes};
 use custos_tss::progress::Progress;
-use custos_tss::{Committee, DerivationPath, Envelope, KeyShare, PartyIndex};
+use custos_tss::{DerivationPath, Envelope, KeyShare, PartyIndex};
 use custos_wire::{Channel, Frame, NodeKeys, NodePublicKey, WireError};
 use rand_core::{CryptoRng, RngCore};
 
@@ -26,10 +28,9 @@ pub enum JobInput {
     Primes(SafePrimes),
     /// Keygen: the committee's aux info (ECDSA only).
     Aux(Option<AuxInfo>),
-    /// Signing and presigning: the key share.
-    Share(Box<KeyShare>),
-    /// Signing with a presignature, already marked used in the store.
-    Presigned(Box<KeyShare>, Box<Presignature>),
+    /// Signing: the key share and what this node planned to sign with it
+    /// ([`plan`]), one `(path, payload)` per signature.
+    Signing(Box<KeyShare>, Vec<(DerivationPath, Payload)>),
 }
 
 /// What a finished job leaves for the node to store or report.
@@ -39,12 +40,22 @@ pub enum JobOutput {
     Aux(AuxInfo),
     /// New key share.
     Share(Box<KeyShare>),
-    /// A new presignature.
-    Presignature(Box<Presignature>),
-    /// A signature.
-    Signature(custos_tss::Signature),
-    /// One signature per payload of a transfer or PSBT.
+    /// One signature per planned payload.
     Signatures(Vec<custos_tss::Signature>),
+}
+
+/// This node's plan of `request` with `share`: the payloads it will sign,
+/// built from the request alone and the share's own public keys.
+pub fn plan(share: &KeyShare, request: &SigningRequest) -> Result<Planned, JobError> {
+    if share.key_id().to_string() != request.key_id() {
+        return Err(JobError::Input("the request names another key"));
+    }
+    let key_at = |p: &DerivationPath| {
+        share
+            .public_key(p)
+            .map_err(|_| custos_chains::ChainError::Key("derivation"))
+    };
+    custos_protocol::authz::plan(request, share.scheme(), &key_at).map_err(JobError::Request)
 }
 
 pub use crate::job_error::JobError;
@@ -195,7 +206,7 @@ pub fn run_checked<E: Display>(
                 .map(JobOutput::Aux)
                 .map_err(finish)
         }
-        CheckedJob::Keygen { scheme } => {
+        CheckedJob::Keygen { scheme, .. } => {
             let JobInput::Aux(aux) = input else {
                 return Err(mismatch());
             };
@@ -205,125 +216,18 @@ pub fn run_checked<E: Display>(
                 .map_err(finish)
         }
         CheckedJob::Sign {
-            key_id,
-            signers,
-            path,
-            message,
-            sha256,
-            ..
+            signers, payloads, ..
         } => {
-            let JobInput::Share(share) = input else {
+            let JobInput::Signing(share, work) = input else {
                 return Err(mismatch());
             };
-            check_share(&share, key_id, committee)?;
-            let session = match (&*share, sha256) {
-                (KeyShare::Ecdsa(s), true) => {
-                    let message = EcdsaMessage::Sha256(message.clone());
-                    custos_tss::ecdsa::sign(s, sid, signers, path, &message, rng)?
-                }
-                (_, true) => return Err(JobError::Input("only ECDSA hashes at the node")),
-                (_, false) => custos_tss::sign(&share, sid, signers, path, message, rng)?,
-            };
-            drive(session, &mut transport)
-                .map(JobOutput::Signature)
-                .map_err(finish)
-        }
-        CheckedJob::Presign { key_id, signers } => {
-            let JobInput::Share(share) = input else {
-                return Err(mismatch());
-            };
-            check_share(&share, key_id, committee)?;
-            let KeyShare::Ecdsa(s) = &*share else {
-                return Err(JobError::Input("presignatures are for ECDSA keys"));
-            };
-            let session = custos_tss::ecdsa::presign(s, sid, signers, rng)?;
-            drive(session, &mut transport)
-                .map(|p| JobOutput::Presignature(Box::new(p)))
-                .map_err(finish)
-        }
-        CheckedJob::SignPresigned {
-            key_id,
-            signers,
-            message,
-            ..
-        } => {
-            let JobInput::Presigned(share, presignature) = input else {
-                return Err(mismatch());
-            };
-            check_share(&share, key_id, committee)?;
-            let KeyShare::Ecdsa(s) = &*share else {
-                return Err(JobError::Input("presignatures are for ECDSA keys"));
-            };
-            if presignature.signers() != signers.as_slice() {
-                return Err(JobError::Input("presignature was made for other signers"));
+            if share.committee()? != committee {
+                return Err(JobError::Input("share does not belong to this committee"));
             }
-            let message = EcdsaMessage::Sha256(message.clone());
-            let session =
-                custos_tss::ecdsa::sign_with_presignature(*presignature, s, sid, &message)?;
-            drive(session, &mut transport)
-                .map(JobOutput::Signature)
-                .map_err(finish)
-        }
-        CheckedJob::SignTransfer {
-            key_id,
-            signers,
-            intent,
-            payloads,
-            ..
-        } => {
-            let JobInput::Share(share) = input else {
-                return Err(mismatch());
-            };
-            check_share(&share, key_id, committee)?;
-            if intent.key_id != *key_id {
-                return Err(JobError::Input("the intent names another key"));
-            }
-            let path: DerivationPath = intent.path().parse().map_err(custos_tss::Error::from)?;
-            let account = custos_chains::AccountKey {
-                scheme: share.scheme(),
-                public_key: share.public_key(&path)?,
-            };
-            let unsigned = custos_chains::build(intent, &account)?;
-            let work: Vec<(DerivationPath, Vec<u8>)> = unsigned
-                .payloads
+            let work: Vec<(DerivationPath, Vec<u8>)> = work
                 .iter()
-                .map(|p| (path.clone(), p.message().to_vec()))
+                .map(|(path, p)| (path.clone(), p.message().to_vec()))
                 .collect();
-            sign_all(&share, sid, signers, &work, payloads, &mut transport, rng)
-        }
-        CheckedJob::SignPsbt {
-            key_id,
-            signers,
-            network,
-            psbt,
-            payloads,
-            ..
-        } => {
-            let JobInput::Share(share) = input else {
-                return Err(mismatch());
-            };
-            check_share(&share, key_id, committee)?;
-            let key_at = |a: u32| -> Result<custos_chains::AccountKey, custos_chains::ChainError> {
-                let path: DerivationPath = format!("m/0/{a}")
-                    .parse()
-                    .map_err(|_| custos_chains::ChainError::Key("account path"))?;
-                Ok(custos_chains::AccountKey {
-                    scheme: share.scheme(),
-                    public_key: share
-                        .public_key(&path)
-                        .map_err(|_| custos_chains::ChainError::Key("account key"))?,
-                })
-            };
-            let planned = custos_chains::psbt::plan(psbt, *network, key_at)?;
-            let work = planned
-                .iter()
-                .map(|p| {
-                    let path: DerivationPath = format!("m/0/{}", p.account)
-                        .parse()
-                        .map_err(custos_tss::Error::from)?;
-                    Ok((path, p.payload.message().to_vec()))
-                })
-                .collect::<Result<Vec<_>, JobError>>()?;
             sign_all(&share, sid, signers, &work, payloads, &mut transport, rng)
         }
     }
@@ -370,13 +274,4 @@ fn sub_session(sid: &[u8; 32], k: usize) -> [u8; 32] {
     h.update(sid);
     h.update((k as u64).to_be_bytes());
     h.finalize().into()
-}
-
-fn check_share(share: &KeyShare, key_id: &str, committee: Committee) -> Result<(), JobError> {
-    if share.key_id().to_string() != key_id || share.committee()? != committee {
-        return Err(JobError::Input(
-            "share does not belong to this key and committee",
-        ));
-    }
-    Ok(())
 }

@@ -45,9 +45,9 @@ pub enum JobError {
     /// is the server's or the connection task's text).
     #[error("aborted: {0}")]
     Aborted(String),
-    /// The transfer intent does not decode.
+    /// The signing request does not decode or plan.
     #[error("refused: {0}")]
-    Intent(custos_chains::ChainError),
+    Request(custos_protocol::authz::RequestError),
     /// An id is not 32 bytes of hex.
     #[error("bad id")]
     BadId,

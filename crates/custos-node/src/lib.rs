@@ -13,6 +13,7 @@ pub mod config;
 pub mod daemon;
 pub mod job;
 mod job_error;
+pub mod purpose;
 pub mod recheck;
 pub mod store;
 pub mod vault;

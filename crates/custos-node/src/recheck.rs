@@ -5,7 +5,7 @@
 //! not have the keys to forge.
 
 use custos_governance::{approval_message, initiate_message, GovError, Governance, Role};
-use custos_policy::{Approver, PolicyError, Spent, Transfer};
+use custos_policy::{Approver, PolicyError, Spent};
 use custos_protocol::authz::{Authorization, RequestError, SigningRecord, SigningRequest};
 
 /// How far the server's stated time may be from the node's clock.
@@ -76,8 +76,10 @@ pub enum Refusal {
     /// The policy denies the request or its approvals are short.
     #[error("policy: {0}")]
     Policy(#[from] PolicyError),
-    /// The request is not in the audit log as this node witnessed it.
-    #[error("request {0} is not covered by an audit checkpoint this node co-signed")]
+    /// The request is not in the audit log as this node witnessed it (or
+    /// its entry records other destinations or amounts than this node
+    /// planned).
+    #[error("request {0} is not covered, as this node planned it, by an audit checkpoint this node co-signed")]
     NotLogged(String),
     /// The intent does not decode or build.
     #[error("intent: {0}")]
@@ -85,6 +87,17 @@ pub enum Refusal {
     /// The recorded amount is not a number.
     #[error("intent: amount")]
     Amount,
+    /// A blind digest for a key that was not born blind (an ordinary
+    /// wallet's key never signs a digest it is handed).
+    #[error("blind signing refused: wallet {0} is not a blind wallet (its key was not created for blind signing)")]
+    NotBlind(String),
+    /// A transfer, PSBT or message for a blind wallet's key.
+    #[error("a blind wallet's key signs blind digests only")]
+    BlindOnly,
+    /// A blind keygen the governance chain does not allow, or one this node
+    /// made a key for already.
+    #[error("blind wallet {0}: not allowed by governance, or its key exists already")]
+    BlindKeygen(String),
 }
 
 /// Decides whether this node may sign `request` as authorised by `auth`:
@@ -94,6 +107,7 @@ pub enum Refusal {
 pub fn check_request(
     gov: Option<&Governance>,
     request: &SigningRequest,
+    record: &SigningRecord,
     auth: &Authorization,
     now: i64,
     ledger: &[LedgerRow],
@@ -141,57 +155,37 @@ pub fn check_request(
             roles: gov.state().role_names(user),
         });
     }
-    let record = request.record(&auth.initiator)?;
-    // Log before sign: the dispatch entry of exactly this request must be in
-    // what this node witnessed.
-    if !ledger
-        .iter()
-        .any(|r| r.record.request_id == record.request_id && r.record.request == record.request)
-    {
-        return Err(Refusal::NotLogged(record.request_id));
+    if record.initiator != auth.initiator || record.request != hex::encode(hash) {
+        return Err(Refusal::Intent(RequestError::Malformed));
     }
-    let state = gov.state();
-    let (policy, book) =
-        custos_policy::from_documents(state.policy.as_deref(), state.address_book.as_deref())?;
-    let amount: u128 = record.amount.parse().map_err(|_| Refusal::Amount)?;
-    let transfer = Transfer {
-        initiator: auth.initiator.clone(),
-        roles: gov.state().role_names(&auth.initiator),
-        wallet: record.wallet.clone(),
-        wallet_groups: book.groups_of_wallet(&record.wallet),
-        chain: record.chain.clone(),
-        asset: record.asset.clone(),
-        destination: record.destination.clone(),
-        amount,
-    };
+    // Log before sign: the dispatch entry of exactly this request, recording
+    // exactly what this node planned (so every node's velocity ledger holds
+    // what the signers computed, never what the server claims), must be in
+    // what this node witnessed.
+    if !ledger.iter().any(|r| r.record == *record) {
+        return Err(Refusal::NotLogged(record.request_id.clone()));
+    }
+    let (policy, book) = custos_protocol::policy::load(state)?;
+    // The node's own record (its plan of the request), never the logged
+    // one, is what policy sees; the ledger holds what the others recorded.
+    let transfer =
+        custos_protocol::policy::request_of(record, state, &book).ok_or(Refusal::Amount)?;
     let spent: Vec<Spent> = ledger
         .iter()
         .filter(|r| r.record.request_id != record.request_id)
-        .filter_map(|r| {
-            Some(Spent {
-                time: r.witnessed_at,
-                wallet: r.record.wallet.clone(),
-                initiator: r.record.initiator.clone(),
-                chain: r.record.chain.clone(),
-                asset: r.record.asset.clone(),
-                amount: r.record.amount.parse().ok()?,
-            })
-        })
+        .filter_map(|r| custos_protocol::policy::spent_of(&r.record, r.witnessed_at))
         .collect();
     let decision = custos_policy::evaluate(&policy, &book, &transfer, now, &spent)?;
-    if let (custos_policy::Action::Approve { .. }, Some(rule)) = (&decision.action, decision.rule) {
-        let name = policy
-            .rules
-            .get(rule)
-            .map(|r| r.name.clone())
-            .unwrap_or_default();
-        for a in &approvers {
-            if !custos_policy::may_approve(&decision, &auth.initiator, a) {
-                return Err(Refusal::Unqualified {
-                    user: a.user.clone(),
-                    rule: name,
-                });
-            }
+    let asks = decision
+        .buckets
+        .iter()
+        .any(|b| matches!(b.action, custos_policy::Action::Approve { .. }));
+    for a in approvers.iter().filter(|_| asks) {
+        if !custos_policy::may_approve(&decision, &auth.initiator, a) {
+            return Err(Refusal::Unqualified {
+                user: a.user.clone(),
+                rule: decision.rule_names(&policy).unwrap_or_default(),
+            });
         }
     }
     custos_policy::check_approvals(&decision, &auth.initiator, &approvers)?;
@@ -203,27 +197,16 @@ mod tests {
     use super::*;
     use custos_chains::intent::{Asset, ChainIntent, EthereumTransfer, INTENT_VERSION};
     use custos_chains::TransferIntent;
-
-    fn check_transfer(
-        gov: Option<&Governance>,
-        intent: &TransferIntent,
-        auth: &Authorization,
-        now: i64,
-        ledger: &[LedgerRow],
-    ) -> Result<(), Refusal> {
-        check_request(
-            gov,
-            &SigningRequest::Transfer(intent.clone()),
-            auth,
-            now,
-            ledger,
-        )
-    }
     use custos_governance::{Change, Genesis, Proposal, SignedProposal};
+    use custos_protocol::authz::plan;
+    use custos_tss::Scheme;
     use ed25519_dalek::{Signer, SigningKey};
     use std::collections::BTreeSet;
 
     const NOW: i64 = 1_764_000_000; // a Monday, 16:00 UTC
+    /// The wallet's key at every path (the secp256k1 generator).
+    const G: &str = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+    const TO: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
 
     struct World {
         gov: Governance,
@@ -267,6 +250,9 @@ mod tests {
             })
             .collect();
         changes.push(Change::SetPolicy(policy.as_bytes().to_vec()));
+        changes.push(Change::AllowBlindWallet {
+            wallet: "bw".into(),
+        });
         let p = Proposal {
             height: 1,
             prev: gov.head(),
@@ -283,13 +269,31 @@ mod tests {
         World { gov, keys }
     }
 
+    /// The record a node plans for `r` (the wallet key is G everywhere).
+    fn record(r: &SigningRequest) -> SigningRecord {
+        let key_at = |_: &custos_tss::DerivationPath| Ok(hex::decode(G).unwrap());
+        SigningRecord::new(r, "ivy", &plan(r, Scheme::EcdsaSecp256k1, &key_at).unwrap()).unwrap()
+    }
+
+    fn logged(requests: &[&SigningRequest], at: i64) -> Vec<LedgerRow> {
+        requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| LedgerRow {
+                seq: i as u64,
+                record: record(r),
+                witnessed_at: at,
+            })
+            .collect()
+    }
+
     impl World {
         fn k(&self, id: &str) -> &SigningKey {
             &self.keys.iter().find(|k| k.0 == id).unwrap().1
         }
 
-        fn auth(&self, intent: &TransferIntent, approvers: &[&str]) -> Authorization {
-            let hash = intent.hash().unwrap();
+        fn auth(&self, r: &SigningRequest, approvers: &[&str]) -> Authorization {
+            let hash = r.hash().unwrap();
             Authorization {
                 head: self.gov.head(),
                 initiator: "ivy".into(),
@@ -308,10 +312,32 @@ mod tests {
                 time: NOW,
             }
         }
+
+        /// The node's whole check of `r` with its own record.
+        fn check(
+            &self,
+            r: &SigningRequest,
+            auth: &Authorization,
+            ledger: &[LedgerRow],
+        ) -> Result<(), Refusal> {
+            check_request(Some(&self.gov), r, &record(r), auth, NOW, ledger)
+        }
+
+        /// `r` approved by `approvers`, logged with `earlier` before it.
+        fn try_sign(
+            &self,
+            r: &SigningRequest,
+            approvers: &[&str],
+            earlier: &[&SigningRequest],
+        ) -> Result<(), Refusal> {
+            let mut all: Vec<&SigningRequest> = earlier.to_vec();
+            all.push(r);
+            self.check(r, &self.auth(r, approvers), &logged(&all, NOW - 60))
+        }
     }
 
-    fn intent(id: u8, amount: u128) -> TransferIntent {
-        TransferIntent {
+    fn eth(id: u8, amount: u128, max_fee_per_gas: u128) -> SigningRequest {
+        SigningRequest::Transfer(TransferIntent {
             version: INTENT_VERSION,
             request_id: [id; 16],
             wallet: "w1".into(),
@@ -319,31 +345,19 @@ mod tests {
             account: 0,
             chain: ChainIntent::Ethereum(EthereumTransfer {
                 chain_id: 1,
-                to: "0x00000000000000000000000000000000000000aa".into(),
+                to: TO.into(),
                 asset: Asset::Native,
                 amount,
                 nonce: 0,
-                max_fee_per_gas: 1,
+                max_fee_per_gas,
                 max_priority_fee_per_gas: 1,
                 gas_limit: 21_000,
             }),
-        }
-    }
-
-    fn logged(intents: &[&TransferIntent], at: i64) -> Vec<LedgerRow> {
-        intents
-            .iter()
-            .enumerate()
-            .map(|(i, t)| LedgerRow {
-                seq: i as u64,
-                record: SigningRecord::for_transfer(t, "ivy").unwrap(),
-                witnessed_at: at,
-            })
-            .collect()
+        })
     }
 
     const TWO_APPROVERS: &str = r#"{"rules":[
-        {"name":"big","min_amount":"1000","action":{"type":"block"}},
+        {"name":"big","min_amount":"1000000","action":{"type":"block"}},
         {"name":"two","initiators":[{"role":"initiator"}],
          "velocity":{"scope":"wallet","window_secs":3600,"max_count":2},
          "action":{"type":"approve","count":2,"from":[{"role":"approver"}]}}]}"#;
@@ -351,14 +365,11 @@ mod tests {
     #[test]
     fn approved_transfer_passes_and_every_attack_is_refused() {
         let w = world(TWO_APPROVERS);
-        let t = intent(1, 10);
+        let t = eth(1, 10, 1);
         let ledger = logged(&[&t], NOW);
-        let check = |auth: &Authorization, ledger: &[LedgerRow]| {
-            check_transfer(Some(&w.gov), &t, auth, NOW, ledger)
-        };
+        let check = |auth: &Authorization, ledger: &[LedgerRow]| w.check(&t, auth, ledger);
         check(&w.auth(&t, &["ann", "bob"]), &ledger).unwrap();
-
-        // (1), (2) no or too few approvals.
+        // No or too few approvals.
         assert!(matches!(
             check(&w.auth(&t, &[]), &ledger),
             Err(Refusal::Policy(PolicyError::NotEnoughApprovals {
@@ -373,11 +384,11 @@ mod tests {
                 need: 2
             }))
         ));
-        // (3) forged approval.
+        // Forged approval.
         let mut forged = w.auth(&t, &["ann", "bob"]);
         forged.approvals[1].1 = key(50).sign(b"x").to_bytes().to_vec();
         assert!(matches!(check(&forged, &ledger), Err(Refusal::Approval(_))));
-        // (4) initiator approves.
+        // The initiator approves.
         let mut own = w.auth(&t, &["ann"]);
         let hash = t.hash().unwrap();
         own.approvals.push((
@@ -391,61 +402,54 @@ mod tests {
             check(&own, &ledger),
             Err(Refusal::SelfApproval("ivy".into()))
         );
-        // (5) a viewer approves.
+        // A viewer approves; someone approves twice.
         assert!(matches!(
             check(&w.auth(&t, &["ann", "vic"]), &ledger),
             Err(Refusal::Unqualified { .. })
         ));
-        // Duplicate approver.
         assert_eq!(
             check(&w.auth(&t, &["ann", "ann"]), &ledger),
             Err(Refusal::DuplicateApproval("ann".into()))
         );
-        // (6) intent altered after approval: the signatures no longer match.
+        // The request altered after approval: the signatures do not match.
         let auth = w.auth(&t, &["ann", "bob"]);
-        let altered = intent(1, 11);
+        let altered = eth(1, 11, 1);
         assert!(matches!(
-            check_transfer(
-                Some(&w.gov),
-                &altered,
-                &auth,
-                NOW,
-                &logged(&[&altered], NOW)
-            ),
+            w.check(&altered, &auth, &logged(&[&altered], NOW)),
             Err(Refusal::Initiator(_))
         ));
-        // (8) stale or forked head.
+        // Stale head, no governance, skewed server time.
         let mut stale = w.auth(&t, &["ann", "bob"]);
         stale.head = [7; 32];
         assert!(matches!(check(&stale, &ledger), Err(Refusal::Head { .. })));
         assert_eq!(
-            check_transfer(None, &t, &auth, NOW, &ledger),
+            check_request(None, &t, &record(&t), &auth, NOW, &ledger),
             Err(Refusal::NoGovernance)
         );
-        // (11) skewed server time.
         let mut skewed = w.auth(&t, &["ann", "bob"]);
         skewed.time = NOW - 3 * 3600;
         assert!(matches!(
             check(&skewed, &ledger),
             Err(Refusal::ClockSkew { .. })
         ));
-        // (12) not logged, or logged with other content.
+        // Not logged, or logged with other content (another hash, or the
+        // server's own understated amounts): refused.
         assert!(matches!(check(&auth, &[]), Err(Refusal::NotLogged(_))));
         let mut other = logged(&[&t], NOW);
         other[0].record.request = "00".repeat(32);
         assert!(matches!(check(&auth, &other), Err(Refusal::NotLogged(_))));
-        // Block rule and default deny.
-        let big = intent(2, 5000);
+        let mut understated = logged(&[&t], NOW);
+        understated[0].record.spends[0].amount = "1".into();
+        assert!(matches!(
+            check(&auth, &understated),
+            Err(Refusal::NotLogged(_))
+        ));
+        // Block rule.
+        let big = eth(2, 5_000_000, 1);
         assert_eq!(
-            check_transfer(
-                Some(&w.gov),
-                &big,
-                &w.auth(&big, &["ann", "bob"]),
-                NOW,
-                &logged(&[&big], NOW)
-            ),
+            w.try_sign(&big, &["ann", "bob"], &[]),
             Err(Refusal::Policy(PolicyError::Denied(
-                "a policy rule blocks this transfer"
+                "a policy rule blocks this request"
             )))
         );
     }
@@ -453,89 +457,13 @@ mod tests {
     #[test]
     fn velocity_counts_witnessed_signings_of_other_requests() {
         let w = world(TWO_APPROVERS);
-        let (a, b, c) = (intent(1, 10), intent(2, 10), intent(3, 10));
-        // Two earlier signings in the window: a third exceeds max_count 2 and,
-        // matching no other rule, is denied.
-        let ledger = logged(&[&a, &b, &c], NOW - 60);
+        let (a, b, c) = (eth(1, 10, 1), eth(2, 10, 1), eth(3, 10, 1));
         assert!(matches!(
-            check_transfer(Some(&w.gov), &c, &w.auth(&c, &["ann", "bob"]), NOW, &ledger),
+            w.try_sign(&c, &["ann", "bob"], &[&a, &b]),
             Err(Refusal::Policy(PolicyError::Denied(_)))
         ));
         // Outside the window they no longer count.
         let old = logged(&[&a, &b, &c], NOW - 3600);
-        check_transfer(Some(&w.gov), &c, &w.auth(&c, &["ann", "bob"]), NOW, &old).unwrap();
-    }
-
-    /// A PSBT request spending inputs worth `sats` (one input of the value).
-    fn psbt_request(id: u8, sats: u64) -> SigningRequest {
-        use bitcoin::{absolute, transaction, Amount, ScriptBuf, Transaction, TxIn, TxOut};
-        let tx = Transaction {
-            version: transaction::Version::TWO,
-            lock_time: absolute::LockTime::ZERO,
-            input: vec![TxIn::default()],
-            output: vec![TxOut {
-                value: Amount::from_sat(sats / 2),
-                script_pubkey: ScriptBuf::new(),
-            }],
-        };
-        let mut p = bitcoin::psbt::Psbt::from_unsigned_tx(tx).unwrap();
-        if let Some(input) = p.inputs.first_mut() {
-            input.witness_utxo = Some(TxOut {
-                value: Amount::from_sat(sats),
-                script_pubkey: ScriptBuf::new(),
-            });
-        }
-        SigningRequest::Psbt(custos_protocol::authz::PsbtRequest {
-            request_id: [id; 16],
-            wallet: "w1".into(),
-            key_id: "00".repeat(32),
-            network: "regtest".into(),
-            psbt: p.serialize(),
-        })
-    }
-
-    #[test]
-    fn psbt_amount_limits_and_velocity_count_input_values() {
-        let w = world(
-            r#"{"rules":[{"name":"psbt","chains":["bitcoin-psbt"],"max_amount":"100000",
-                "velocity":{"scope":"initiator","window_secs":3600,"max_sum":"150000"},
-                "action":{"type":"allow"}}]}"#,
-        );
-        let auth = |r: &SigningRequest| {
-            let hash = r.hash().unwrap();
-            Authorization {
-                head: w.gov.head(),
-                initiator: "ivy".into(),
-                initiator_signature: w
-                    .k("ivy")
-                    .sign(&initiate_message(&hash))
-                    .to_bytes()
-                    .to_vec(),
-                approvals: Vec::new(),
-                time: NOW,
-            }
-        };
-        let row = |seq: u64, r: &SigningRequest| LedgerRow {
-            seq,
-            record: r.record("ivy").unwrap(),
-            witnessed_at: NOW - 60,
-        };
-        let (small, large, again) = (
-            psbt_request(1, 90_000),
-            psbt_request(2, 130_000),
-            psbt_request(3, 90_000),
-        );
-        check_request(Some(&w.gov), &small, &auth(&small), NOW, &[row(0, &small)]).unwrap();
-        // Above the per-request limit (the change output does not lower it).
-        assert!(matches!(
-            check_request(Some(&w.gov), &large, &auth(&large), NOW, &[row(0, &large)]),
-            Err(Refusal::Policy(PolicyError::Denied(_)))
-        ));
-        // 90 000 witnessed within the hour plus 90 000 exceeds 150 000.
-        let ledger = [row(0, &small), row(1, &again)];
-        assert!(matches!(
-            check_request(Some(&w.gov), &again, &auth(&again), NOW, &ledger),
-            Err(Refusal::Policy(PolicyError::Denied(_)))
-        ));
+        w.check(&c, &w.auth(&c, &["ann", "bob"]), &old).unwrap();
     }
 }

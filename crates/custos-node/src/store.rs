@@ -1,9 +1,9 @@
 //! The node's own SQLite file: the vault header and sealed entries.
 //!
 //! Entries are insert-only: a second write of the same (kind, key, epoch) is
-//! refused, so nothing stored is ever overwritten. The one deletion is a
-//! presignature at its single use, recorded durably in the same transaction.
-//! The journal lists every job the node ran. Opening checks the
+//! refused, so nothing stored is ever overwritten. Signed requests and the
+//! values of the outpoints they spent are recorded before any signing. The
+//! journal lists every job the node ran. Opening checks the
 //! passphrase against the header before any entry is read.
 
 use std::str::FromStr;
@@ -14,6 +14,8 @@ use sqlx::sqlite::{
 };
 use sqlx::Row;
 use zeroize::Zeroizing;
+
+use custos_protocol::authz::StatedOutpoint;
 
 use crate::vault::{EntryBinding, EntryKind, KdfParams, VaultError, VaultHeader, VaultKey};
 
@@ -33,9 +35,17 @@ pub enum StoreError {
     /// The database failed.
     #[error("node database: {0}")]
     Db(#[from] sqlx::Error),
-    /// The presignature was consumed before; it is never used twice.
-    #[error("presignature {0} was used before; refusing to use it again")]
-    PresignatureUsed(String),
+    /// A request states another value for an outpoint than this node
+    /// recorded when it first signed for it.
+    #[error("outpoint {outpoint} was signed for with value {recorded} sats; this request states {stated}: refusing")]
+    OutpointValue {
+        /// `txid:vout`.
+        outpoint: String,
+        /// The value this node recorded.
+        recorded: u64,
+        /// The value this request states.
+        stated: u64,
+    },
     /// The transfer request was signed (or attempted) before.
     #[error("request {0} was signed before; refusing to sign it again")]
     RequestSigned(String),
@@ -67,7 +77,7 @@ async fn pool(path: &std::path::Path, migrate: bool) -> Result<SqlitePool, Store
     let options = SqliteConnectOptions::from_str(&format!("sqlite:{}", path.display()))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        // A consumed presignature must be on disk before its partial leaves.
+        // A claimed request must be on disk before its partial leaves.
         .synchronous(SqliteSynchronous::Full);
     let pool = SqlitePoolOptions::new()
         .max_connections(2)
@@ -205,95 +215,73 @@ impl NodeVault {
             .collect()
     }
 
-    /// Seals and stores a new presignature under `id`; refuses an id that was
-    /// stored or consumed before.
-    pub async fn put_presignature(
-        &self,
-        id: [u8; 32],
-        plaintext: &[u8],
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let used = sqlx::query("SELECT 1 FROM presignatures_used WHERE id = $1")
-            .bind(hex::encode(id))
-            .fetch_optional(&self.pool)
-            .await?;
-        if used.is_some() {
-            return Err(StoreError::PresignatureUsed(hex::encode(id)));
-        }
-        self.put(EntryKind::Presignature, id, 0, plaintext, now)
-            .await
-    }
-
-    /// Takes the presignature `id` for one use: opens it, then in one
-    /// committed transaction records the id as used and deletes the sealed
-    /// entry. Only after this returns may a partial signature be made from
-    /// it. A second take of the same id fails, also after a restart.
-    pub async fn take_presignature(
-        &self,
-        id: [u8; 32],
-        now: i64,
-    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-        let id_hex = hex::encode(id);
-        let kind = EntryKind::Presignature as u8 as i64;
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "SELECT sealed FROM vault_entries WHERE kind = $1 AND key_id = $2 AND epoch = 0",
-        )
-        .bind(kind)
-        .bind(&id_hex)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            let used = sqlx::query("SELECT 1 FROM presignatures_used WHERE id = $1")
-                .bind(&id_hex)
-                .fetch_optional(&mut *tx)
-                .await?;
-            return Err(match used {
-                Some(_) => StoreError::PresignatureUsed(id_hex),
-                None => StoreError::NotFound(format!("presignature {id_hex}")),
-            });
-        };
-        let sealed: Vec<u8> = row.try_get("sealed")?;
-        let plaintext = self
-            .key
-            .open(&self.binding(EntryKind::Presignature, id, 0), &sealed)?;
-        sqlx::query("INSERT INTO presignatures_used (id, used_at) VALUES ($1, $2)")
-            .bind(&id_hex)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match &e {
-                sqlx::Error::Database(db) if db.is_unique_violation() => {
-                    StoreError::PresignatureUsed(id_hex.clone())
-                }
-                _ => StoreError::Db(e),
-            })?;
-        sqlx::query("DELETE FROM vault_entries WHERE kind = $1 AND key_id = $2 AND epoch = 0")
-            .bind(kind)
-            .bind(&id_hex)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(plaintext)
-    }
-
-    /// Records that the transfer request `request_id` is being signed;
-    /// refuses one signed (or attempted) before, so a replayed request never
-    /// gets a second signature from this node.
+    /// Records that the request `request_id` is being signed, and the
+    /// value of every wallet outpoint it states, in one transaction:
+    /// refuses a request signed (or attempted) before, so a replayed request
+    /// never gets a second signature from this node, and a request stating
+    /// another value for an outpoint than this node recorded (a value proven
+    /// by the previous transaction replaces one that was only stated).
     pub async fn claim_request(
         &self,
         request_id: [u8; 16],
-        intent_hash: [u8; 32],
+        request_hash: [u8; 32],
         now: i64,
+        outpoints: &[StatedOutpoint],
     ) -> Result<(), StoreError> {
         let id = hex::encode(request_id);
+        let mut tx = self.pool.begin().await?;
+        for o in outpoints {
+            let txid = hex::encode(o.txid);
+            let value = i64::try_from(o.value).map_err(|_| StoreError::State("outpoint value"))?;
+            let row = sqlx::query(
+                "SELECT value, proven FROM outpoint_values WHERE txid = $1 AND vout = $2",
+            )
+            .bind(&txid)
+            .bind(i64::from(o.vout))
+            .fetch_optional(&mut *tx)
+            .await?;
+            match row {
+                None => {
+                    sqlx::query("INSERT INTO outpoint_values (txid, vout, value, proven, request_id) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(&txid)
+                        .bind(i64::from(o.vout))
+                        .bind(value)
+                        .bind(o.proven)
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Some(row) => {
+                    let (recorded, proven): (i64, bool) =
+                        (row.try_get("value")?, row.try_get("proven")?);
+                    if recorded == value {
+                        continue;
+                    }
+                    if o.proven && !proven {
+                        sqlx::query("UPDATE outpoint_values SET value = $1, proven = 1, request_id = $2 WHERE txid = $3 AND vout = $4")
+                            .bind(value)
+                            .bind(&id)
+                            .bind(&txid)
+                            .bind(i64::from(o.vout))
+                            .execute(&mut *tx)
+                            .await?;
+                        continue;
+                    }
+                    return Err(StoreError::OutpointValue {
+                        outpoint: format!("{txid}:{}", o.vout),
+                        recorded: u64::try_from(recorded).unwrap_or_default(),
+                        stated: o.value,
+                    });
+                }
+            }
+        }
         sqlx::query(
             "INSERT INTO signed_requests (request_id, intent_hash, at) VALUES ($1, $2, $3)",
         )
         .bind(&id)
-        .bind(hex::encode(intent_hash))
+        .bind(hex::encode(request_hash))
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
@@ -301,16 +289,8 @@ impl NodeVault {
             }
             _ => StoreError::Db(e),
         })?;
+        tx.commit().await?;
         Ok(())
-    }
-
-    /// Number of presignatures stored (not yet used) for any key.
-    pub async fn presignatures_available(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM vault_entries WHERE kind = $1")
-            .bind(EntryKind::Presignature as u8 as i64)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get("n")?)
     }
 
     /// Journals a job before it runs (write-ahead: a job that cannot be

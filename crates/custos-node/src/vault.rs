@@ -108,10 +108,14 @@ pub enum EntryKind {
     SafePrimes = 3,
     /// The node's channel key.
     NodeKeys = 4,
-    /// An ECDSA presignature.
-    Presignature = 5,
+    // 5 held ECDSA presignatures (the pool is gone: ADR 0008).
     /// The node's TLS private key.
     TlsKey = 6,
+    /// A blind wallet's key: its wallet id (present only for keys born for
+    /// blind signing).
+    BlindKey = 7,
+    /// A blind wallet's claim on one key: the key id.
+    BlindWallet = 8,
 }
 
 /// Where an entry belongs. Opening under any other binding fails.
@@ -418,7 +422,7 @@ mod tests {
                 ..b
             },
             EntryBinding {
-                kind: EntryKind::Presignature,
+                kind: EntryKind::BlindKey,
                 ..b
             },
             EntryBinding {

@@ -159,7 +159,7 @@ mod tests {
         let audit = server.verifying_key();
         let mut log = Log::new();
         log.append(1, "alice", "login", "{}", &server).unwrap();
-        let detail = r#"{"request_id":"00","request":"aa","wallet":"w","initiator":"alice","chain":"ethereum","asset":"native","destination":"0x","amount":"5"}"#;
+        let detail = r#"{"request_id":"00","request":"aa","wallet":"w","initiator":"alice","kind":"transfer","chain":"ethereum","destinations":["0x"],"spends":[{"asset":"native","amount":"5"}]}"#;
         log.append(2, "server", SIGN_ACTION, detail, &server)
             .unwrap();
         let first = witness(
@@ -171,7 +171,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(first.ledger.len(), 1);
-        assert_eq!(first.ledger[0].record.amount, "5");
+        assert_eq!(first.ledger[0].record.spends[0].amount, "5");
         assert_eq!(first.ledger[0].witnessed_at, 10);
 
         log.append(3, "bob", "approval", "{}", &server).unwrap();

@@ -1,6 +1,7 @@
 //! Node job runners on threads, connected by an in-memory relay of sealed
-//! frames: keygen and signing for every scheme, roster pinning, and the
-//! per-message deadline that names the silent node.
+//! frames: keygen and signing (of what the node planned) for every scheme,
+//! a server claiming other payloads, roster pinning, and the per-message
+//! deadline that names the silent node.
 
 // Tests may unwrap, index and panic (the workspace denies these elsewhere;
 // clippy's allow-*-in-tests covers only #[test] functions, not helpers).
@@ -16,7 +17,9 @@ use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
-use custos_node::job::{run_job, Inbound, JobError, JobInput, JobOutput};
+use custos_chains::message::MessageFormat;
+use custos_node::job::{plan, run_job, Inbound, JobError, JobInput, JobOutput};
+use custos_protocol::authz::{MessageRequest, SigningRequest};
 use custos_protocol::control::{CommitteeSpec, Job, JobKind};
 use custos_tss::ecdsa::AuxInfo;
 use custos_tss::{DerivationPath, KeyShare, PartyIndex, Scheme};
@@ -134,7 +137,10 @@ fn keygen(cluster: &Cluster, scheme: Scheme) -> Vec<KeyShare> {
         .collect();
     cluster
         .run(
-            JobKind::Keygen { scheme },
+            JobKind::Keygen {
+                scheme,
+                blind: None,
+            },
             &[0, 1, 2],
             inputs,
             None,
@@ -148,17 +154,42 @@ fn keygen(cluster: &Cluster, scheme: Scheme) -> Vec<KeyShare> {
         .collect()
 }
 
-fn sign_kind(share: &KeyShare, signers: Vec<PartyIndex>, message: Vec<u8>) -> JobKind {
-    JobKind::Sign {
-        key_id: share.key_id().to_string(),
-        signers,
-        path: "m/0/4".into(),
-        message,
-        sha256: false,
+/// A message request for `share`'s wallet in its scheme's convention.
+fn message_request(share: &KeyShare, message: &[u8]) -> SigningRequest {
+    let format = match share.scheme() {
+        Scheme::EcdsaSecp256k1 => MessageFormat::Eip191,
+        Scheme::SchnorrBip340 => MessageFormat::Bip322,
+        Scheme::Ed25519 => MessageFormat::SolanaOffchain,
+    };
+    SigningRequest::Message(MessageRequest {
         request_id: [1; 16],
         wallet: "w".into(),
+        key_id: share.key_id().to_string(),
+        path: "m/0/4".into(),
+        format,
+        message: message.to_vec(),
+    })
+}
+
+/// The signing job for `request`, claiming `payloads` will be signed.
+fn sign_kind(
+    request: &SigningRequest,
+    signers: Vec<PartyIndex>,
+    payloads: Vec<Vec<u8>>,
+) -> JobKind {
+    JobKind::Sign {
+        signers,
+        request: request.to_bytes().unwrap(),
+        payloads,
         auth: unchecked(),
     }
+}
+
+/// What `share` signs for `request`, as the node plans it.
+fn planned(share: KeyShare, request: &SigningRequest) -> (JobInput, Vec<Vec<u8>>) {
+    let work = plan(&share, request).unwrap().work;
+    let payloads = work.iter().map(|(_, p)| p.message().to_vec()).collect();
+    (JobInput::Signing(Box::new(share), work), payloads)
 }
 
 /// `run_job` only runs protocols; the daemon authorises each signing job
@@ -178,21 +209,21 @@ fn keygen_and_sign_every_scheme_through_job_runners() {
     let cluster = Cluster::new();
     for scheme in Scheme::ALL {
         let mut shares = keygen(&cluster, scheme);
-        let message = vec![0x42; 32];
-        let kind = sign_kind(&shares[0], vec![0, 2], message.clone());
+        let request = message_request(&shares[0], b"hello from the job runner");
         let key = shares[0]
             .public_key(&"m/0/4".parse::<DerivationPath>().unwrap())
             .unwrap();
-        let inputs = BTreeMap::from([
-            (0, JobInput::Share(Box::new(shares.remove(0)))),
-            (2, JobInput::Share(Box::new(shares.remove(1)))),
-        ]);
+        let (in0, payloads) = planned(shares.remove(0), &request);
+        let (in2, _) = planned(shares.remove(1), &request);
+        let kind = sign_kind(&request, vec![0, 2], payloads.clone());
+        let inputs = BTreeMap::from([(0, in0), (2, in2)]);
         for (_, r) in cluster.run(kind, &[0, 2], inputs, None, TIMEOUT) {
-            let JobOutput::Signature(sig) = r.unwrap() else {
-                panic!("not a signature")
+            let JobOutput::Signatures(sigs) = r.unwrap() else {
+                panic!("not signatures")
             };
+            assert_eq!(sigs.len(), 1);
             assert!(
-                custos_tss::verify(scheme, &key, &message, &sig.bytes),
+                custos_tss::verify(scheme, &key, &payloads[0], &sigs[0].bytes),
                 "{scheme}"
             );
         }
@@ -200,12 +231,32 @@ fn keygen_and_sign_every_scheme_through_job_runners() {
 }
 
 #[test]
+fn a_server_claiming_other_payloads_gets_no_signature() {
+    let cluster = Cluster::new();
+    let mut shares = keygen(&cluster, Scheme::Ed25519);
+    let request = message_request(&shares[0], b"pay nobody");
+    let (in0, mut payloads) = planned(shares.remove(0), &request);
+    let (in1, _) = planned(shares.remove(0), &request);
+    payloads[0][20] ^= 1;
+    let kind = sign_kind(&request, vec![0, 1], payloads);
+    let inputs = BTreeMap::from([(0, in0), (1, in1)]);
+    for (_, r) in cluster.run(kind, &[0, 1], inputs, None, TIMEOUT) {
+        assert!(
+            matches!(r, Err(JobError::PayloadMismatch { index: 0 })),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
 fn silent_signer_times_out_and_is_named() {
     let cluster = Cluster::new();
     let mut shares = keygen(&cluster, Scheme::Ed25519);
-    let kind = sign_kind(&shares[0], vec![0, 1], vec![1; 32]);
+    let request = message_request(&shares[0], b"anyone there?");
+    let (in0, payloads) = planned(shares.remove(0), &request);
+    let kind = sign_kind(&request, vec![0, 1], payloads);
     // Party 1 is a signer but never runs.
-    let inputs = BTreeMap::from([(0, JobInput::Share(Box::new(shares.remove(0))))]);
+    let inputs = BTreeMap::from([(0, in0)]);
     let results = cluster.run(kind, &[0], inputs, None, Duration::from_millis(300));
     let err = results.into_values().next().unwrap().unwrap_err();
     assert!(
@@ -224,6 +275,7 @@ fn committee_that_differs_from_the_pinned_roster_is_refused() {
     for (_, r) in cluster.run(
         JobKind::Keygen {
             scheme: Scheme::Ed25519,
+            blind: None,
         },
         &[0, 1, 2],
         inputs,
@@ -238,6 +290,7 @@ fn committee_that_differs_from_the_pinned_roster_is_refused() {
     for (_, r) in cluster.run(
         JobKind::Keygen {
             scheme: Scheme::Ed25519,
+            blind: None,
         },
         &[0, 1, 2],
         inputs,
@@ -252,81 +305,8 @@ fn committee_that_differs_from_the_pinned_roster_is_refused() {
 fn share_of_another_key_is_refused() {
     let cluster = Cluster::new();
     let a = keygen(&cluster, Scheme::Ed25519);
-    let mut b = keygen(&cluster, Scheme::Ed25519);
-    let kind = sign_kind(&a[0], vec![0, 1], vec![1; 32]);
-    let inputs = BTreeMap::from([(0, JobInput::Share(Box::new(b.remove(0))))]);
-    let r = cluster
-        .run(kind, &[0], inputs, None, TIMEOUT)
-        .into_values()
-        .next()
-        .unwrap();
-    assert!(matches!(r, Err(JobError::Input(_))), "{r:?}");
-}
-
-#[test]
-fn presign_then_sign_with_the_stored_presignature() {
-    let cluster = Cluster::new();
-    let shares = keygen(&cluster, Scheme::EcdsaSecp256k1);
-    let key_id = shares[0].key_id().to_string();
-    let aux = aux3();
-    let share = |p: usize| -> Box<KeyShare> {
-        Box::new(KeyShare::from_bytes(&shares[p].to_bytes().unwrap(), Some(&aux[p])).unwrap())
-    };
-    let presign = JobKind::Presign {
-        key_id: key_id.clone(),
-        signers: vec![1, 2],
-    };
-    let inputs = BTreeMap::from([
-        (1, JobInput::Share(share(1))),
-        (2, JobInput::Share(share(2))),
-    ]);
-    let stored: BTreeMap<PartyIndex, Vec<u8>> = cluster
-        .run(presign, &[1, 2], inputs, None, TIMEOUT)
-        .into_iter()
-        .map(|(p, r)| match r.unwrap() {
-            JobOutput::Presignature(ps) => (p, ps.to_bytes().unwrap().to_vec()),
-            other => panic!("{other:?}"),
-        })
-        .collect();
-    let load = |p: PartyIndex| {
-        let KeyShare::Ecdsa(e) = &shares[usize::from(p)] else {
-            unreachable!()
-        };
-        custos_tss::ecdsa::Presignature::from_bytes(&stored[&p], e).unwrap()
-    };
-    let message = b"pay 1 to bob".to_vec();
-    let kind = |signers: Vec<PartyIndex>| JobKind::SignPresigned {
-        key_id: key_id.clone(),
-        signers,
-        presignature: hex::encode(load(1).id()),
-        message: message.clone(),
-        request_id: [2; 16],
-        wallet: "w".into(),
-        auth: unchecked(),
-    };
-    let inputs = BTreeMap::from([
-        (1, JobInput::Presigned(share(1), Box::new(load(1)))),
-        (2, JobInput::Presigned(share(2), Box::new(load(2)))),
-    ]);
-    let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&message).into();
-    let key = shares[0].public_key(&DerivationPath::root()).unwrap();
-    for (_, r) in cluster.run(kind(vec![1, 2]), &[1, 2], inputs, None, TIMEOUT) {
-        let JobOutput::Signature(sig) = r.unwrap() else {
-            panic!("not a signature")
-        };
-        assert!(custos_tss::verify(
-            Scheme::EcdsaSecp256k1,
-            &key,
-            &digest,
-            &sig.bytes
-        ));
-    }
-    // A server naming other signers than the presignature's is refused.
-    let inputs = BTreeMap::from([(1, JobInput::Presigned(share(1), Box::new(load(1))))]);
-    let r = cluster
-        .run(kind(vec![0, 1]), &[1], inputs, None, TIMEOUT)
-        .into_values()
-        .next()
-        .unwrap();
-    assert!(matches!(r, Err(JobError::Input(_))), "{r:?}");
+    let b = keygen(&cluster, Scheme::Ed25519);
+    let request = message_request(&a[0], b"a's request");
+    let err = plan(&b[0], &request).unwrap_err();
+    assert!(matches!(err, JobError::Input(_)), "{err}");
 }

@@ -13,6 +13,7 @@
 
 use custos_node::store::{NodeVault, StoreError};
 use custos_node::vault::{EntryKind, KdfParams, VaultError};
+use custos_protocol::authz::StatedOutpoint;
 
 const FAST: KdfParams = KdfParams {
     memory_kib: 8 * 1024,
@@ -166,46 +167,87 @@ async fn flipped_byte_in_a_sealed_entry_is_refused_and_file_untouched() {
     );
 }
 
+fn outpoint(vout: u32, value: u64, proven: bool) -> StatedOutpoint {
+    StatedOutpoint {
+        txid: [5; 32],
+        vout,
+        value,
+        proven,
+    }
+}
+
 #[tokio::test]
-async fn presignature_is_taken_once_also_after_restart() {
-    let (_dir, path) = temp("presig");
-    let id = [9u8; 32];
+async fn an_outpoint_is_signed_for_under_one_value_also_after_restart() {
+    let (_dir, path) = temp("outpoints");
     {
         let vault = NodeVault::create(&path, PASS, FAST, "node-a")
             .await
             .unwrap();
-        vault.put_presignature(id, SECRET, 1).await.unwrap();
-        vault.put_presignature([8; 32], SECRET, 1).await.unwrap();
-        assert_eq!(vault.presignatures_available().await.unwrap(), 2);
-        assert_eq!(
-            vault.take_presignature(id, 2).await.unwrap().as_slice(),
-            SECRET
+        // First request states 1000 sats for 5..:0 and 2000 for 5..:1.
+        vault
+            .claim_request(
+                [1; 16],
+                [1; 32],
+                1,
+                &[outpoint(0, 1000, false), outpoint(1, 2000, false)],
+            )
+            .await
+            .unwrap();
+        // A second request with the same value for 5..:0 is fine.
+        vault
+            .claim_request([2; 16], [2; 32], 2, &[outpoint(0, 1000, false)])
+            .await
+            .unwrap();
+        // One stating another value is refused, and claims nothing: its id
+        // stays free and 5..:2 unrecorded.
+        let err = vault
+            .claim_request(
+                [3; 16],
+                [3; 32],
+                3,
+                &[outpoint(2, 7, false), outpoint(1, 1999, false)],
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                StoreError::OutpointValue {
+                    recorded: 2000,
+                    stated: 1999,
+                    ..
+                }
+            ),
+            "{err}"
         );
+        assert!(err.to_string().contains("05050505"), "{err}");
+        vault
+            .claim_request([3; 16], [3; 32], 4, &[outpoint(2, 8, false)])
+            .await
+            .unwrap();
+        // The same request id again: refused.
         assert!(matches!(
-            vault.take_presignature(id, 3).await,
-            Err(StoreError::PresignatureUsed(_))
-        ));
-        assert_eq!(vault.presignatures_available().await.unwrap(), 1);
-        // The same id cannot be stored again (a server replaying a session).
-        assert!(matches!(
-            vault.put_presignature(id, SECRET, 4).await,
-            Err(StoreError::PresignatureUsed(_))
-        ));
-        assert!(matches!(
-            vault.take_presignature([7; 32], 5).await,
-            Err(StoreError::NotFound(_))
+            vault.claim_request([3; 16], [3; 32], 5, &[]).await,
+            Err(StoreError::RequestSigned(_))
         ));
     }
-    // A restart (new process, same file) remembers the use.
     let vault = NodeVault::open(&path, PASS, "node-a").await.unwrap();
     assert!(matches!(
-        vault.take_presignature(id, 6).await,
-        Err(StoreError::PresignatureUsed(_))
+        vault
+            .claim_request([4; 16], [4; 32], 6, &[outpoint(0, 999, false)])
+            .await,
+        Err(StoreError::OutpointValue { recorded: 1000, .. })
     ));
-    // Two concurrent takes of one presignature: exactly one succeeds.
-    let (a, b) = tokio::join!(
-        vault.take_presignature([8; 32], 7),
-        vault.take_presignature([8; 32], 7)
-    );
-    assert_eq!(u8::from(a.is_ok()) + u8::from(b.is_ok()), 1);
+    // A value proven by the previous transaction replaces a stated one;
+    // after that only the proven value is accepted.
+    vault
+        .claim_request([5; 16], [5; 32], 7, &[outpoint(0, 1500, true)])
+        .await
+        .unwrap();
+    assert!(matches!(
+        vault
+            .claim_request([6; 16], [6; 32], 8, &[outpoint(0, 1000, false)])
+            .await,
+        Err(StoreError::OutpointValue { recorded: 1500, .. })
+    ));
 }

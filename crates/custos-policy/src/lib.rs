@@ -1,23 +1,33 @@
 //! # custos-policy
 //!
 //! An ordered list of rules; the first rule whose every condition holds
-//! decides; no match means **deny**. Conditions: initiator (user or role),
-//! source wallet or wallet group, destination (exact address, address-book
-//! group, or any), chain and asset, amount per transfer (base units), a UTC
-//! time window, and rolling velocity (sum and count per wallet or per
-//! initiator over a window, including this transfer). Decisions: allow,
-//! block, or require `k` approvals from named users or roles — never the
-//! initiator, one per user ([`check_approvals`]).
+//! decides; no match means **deny**. Conditions: request kind (transfer,
+//! PSBT, message, blind digest), initiator (user or role), source wallet or
+//! wallet group, destination (exact address, address-book group, or any —
+//! it must hold for *every* destination of the request), chain and asset,
+//! amount (base units), a UTC time window, and rolling velocity (sum and
+//! count per wallet or per initiator over a window, including this request).
+//! Decisions: allow, block, or require `k` approvals from named users or
+//! roles — never the initiator, one per user ([`check_approvals`]).
 //!
-//! Pure: the trusted time and the ledger of past transfers come in as
+//! **One bucket per asset.** A request is decided once per asset it spends
+//! (its amount plus, in the native bucket, its maximum fee); velocity adds
+//! up every earlier request's spending of that chain and asset, whatever its
+//! kind, and the request is signed only if every bucket's decision permits.
+//!
+//! Pure: the trusted time and the ledger of past requests come in as
 //! arguments. It does not authenticate anyone; callers pass identities they
 //! verified.
 
 #![warn(missing_docs)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+mod eval;
+
+pub use eval::{check_approvals, evaluate, may_approve};
 
 /// Who a condition or an approval requirement names.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -105,7 +115,11 @@ pub struct Rule {
     pub wallets: Option<Vec<String>>,
     /// Source wallet groups.
     pub wallet_groups: Option<Vec<String>>,
-    /// Destination condition.
+    /// Request kinds it applies to; absent: `transfer` and `psbt` only, so
+    /// a message or blind digest matches only a rule that names it.
+    #[serde(default)]
+    pub kinds: Option<Vec<Kind>>,
+    /// Destination condition; it must hold for every destination.
     pub destination: Option<Destination>,
     /// Chains (`ethereum`, `bitcoin`, `solana`).
     pub chains: Option<Vec<String>>,
@@ -152,9 +166,44 @@ impl AddressBook {
     }
 }
 
-/// A transfer to decide on.
+/// What a request is, for policy: value-moving kinds (`transfer`, `psbt`)
+/// share their asset buckets; `message` and `blind` move nothing a node can
+/// see and match only rules that name them ([`Rule::kinds`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A transfer the nodes build from an intent.
+    Transfer,
+    /// A PSBT whose wallet inputs the nodes sign.
+    Psbt,
+    /// A domain-separated message (EIP-191, BIP-322, Solana off-chain).
+    Message,
+    /// A bare digest, on a wallet created for blind signing.
+    Blind,
+}
+
+impl Kind {
+    /// Whether policy sees the value it moves (transfers and PSBTs).
+    pub fn moves_value(self) -> bool {
+        matches!(self, Kind::Transfer | Kind::Psbt)
+    }
+}
+
+/// What one request spends of one asset: its bucket. A transfer's maximum
+/// fee counts in the native asset's bucket, so an ERC-20 transfer has two.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spend {
+    /// `native` or the token address.
+    pub asset: String,
+    /// Base units (everything that may leave: amount plus maximum fee).
+    pub amount: u128,
+}
+
+/// A request to decide on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transfer {
+pub struct Request {
+    /// What kind of request.
+    pub kind: Kind,
     /// Initiator's user id.
     pub initiator: String,
     /// Initiator's roles.
@@ -163,17 +212,16 @@ pub struct Transfer {
     pub wallet: String,
     /// Groups of the source wallet.
     pub wallet_groups: Vec<String>,
-    /// Chain.
-    pub chain: String,
-    /// `native` or the token address.
-    pub asset: String,
-    /// Recipient address.
-    pub destination: String,
-    /// Amount in base units.
-    pub amount: u128,
+    /// Chain (`ethereum`, `bitcoin`, `solana`); none for blind digests.
+    pub chain: Option<String>,
+    /// Every destination, in canonical form (a PSBT's non-change outputs).
+    pub destinations: Vec<String>,
+    /// One entry per asset bucket (merged per asset); empty for kinds that
+    /// move no visible value.
+    pub spends: Vec<Spend>,
 }
 
-/// A past signed transfer, for velocity.
+/// A past signed request, for velocity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spent {
     /// When it was signed (Unix seconds).
@@ -182,21 +230,31 @@ pub struct Spent {
     pub wallet: String,
     /// Initiator.
     pub initiator: String,
+    /// Kind.
+    pub kind: Kind,
     /// Chain.
-    pub chain: String,
-    /// Asset.
-    pub asset: String,
-    /// Amount.
-    pub amount: u128,
+    pub chain: Option<String>,
+    /// Its buckets.
+    pub spends: Vec<Spend>,
 }
 
-/// The outcome of [`evaluate`].
+/// The decision for one bucket of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
+pub struct BucketDecision {
+    /// The bucket's asset; `None` for a request that moves no visible value.
+    pub asset: Option<String>,
     /// Index of the rule that matched; `None`: no rule, default deny.
     pub rule: Option<usize>,
     /// What to do.
     pub action: Action,
+}
+
+/// The outcome of [`evaluate`]: one decision per bucket, and the request
+/// is signed only if every one of them permits it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Per bucket, in the request's order.
+    pub buckets: Vec<BucketDecision>,
 }
 
 /// Why a policy or an approval set was refused.
@@ -232,7 +290,7 @@ pub enum PolicyError {
     },
 }
 
-fn amount(s: &str, rule: usize) -> Result<u128, PolicyError> {
+pub(crate) fn amount(s: &str, rule: usize) -> Result<u128, PolicyError> {
     s.trim().parse().map_err(|_| PolicyError::Invalid {
         rule,
         reason: format!("{s:?} is not an amount in base units"),
@@ -277,118 +335,6 @@ impl Policy {
     }
 }
 
-fn principal_matches(p: &Principal, user: &str, roles: &[String]) -> bool {
-    match p {
-        Principal::User(u) => u == user,
-        Principal::Role(r) => roles.iter().any(|x| x == r),
-    }
-}
-
-/// 0 = Monday, and the UTC hour, of Unix time `t`.
-fn weekday_hour(t: i64) -> (u8, u8) {
-    let days = t.div_euclid(86_400);
-    // 1970-01-01 was a Thursday (3).
-    let weekday = (days + 3).rem_euclid(7) as u8;
-    let hour = (t.rem_euclid(86_400) / 3_600) as u8;
-    (weekday, hour)
-}
-
-fn rule_matches(
-    rule: &Rule,
-    index: usize,
-    book: &AddressBook,
-    t: &Transfer,
-    now: i64,
-    ledger: &[Spent],
-) -> Result<bool, PolicyError> {
-    let any = |list: &Option<Vec<String>>, value: &str| {
-        list.as_ref().is_none_or(|l| l.iter().any(|x| x == value))
-    };
-    if let Some(initiators) = &rule.initiators {
-        if !initiators
-            .iter()
-            .any(|p| principal_matches(p, &t.initiator, &t.roles))
-        {
-            return Ok(false);
-        }
-    }
-    if !any(&rule.wallets, &t.wallet)
-        || !any(&rule.chains, &t.chain)
-        || !any(&rule.assets, &t.asset)
-    {
-        return Ok(false);
-    }
-    if let Some(groups) = &rule.wallet_groups {
-        if !groups.iter().any(|g| t.wallet_groups.contains(g)) {
-            return Ok(false);
-        }
-    }
-    match &rule.destination {
-        None | Some(Destination::Any) => {}
-        Some(Destination::Addresses(a)) => {
-            if !a.contains(&t.destination) {
-                return Ok(false);
-            }
-        }
-        Some(Destination::Groups(groups)) => {
-            let listed = groups.iter().any(|g| {
-                book.groups.get(g).is_some_and(|entries| {
-                    entries
-                        .iter()
-                        .any(|(c, a)| *c == t.chain && *a == t.destination)
-                })
-            });
-            if !listed {
-                return Ok(false);
-            }
-        }
-    }
-    if let Some(min) = &rule.min_amount {
-        if t.amount < amount(min, index)? {
-            return Ok(false);
-        }
-    }
-    if let Some(max) = &rule.max_amount {
-        if t.amount > amount(max, index)? {
-            return Ok(false);
-        }
-    }
-    if let Some(w) = &rule.window {
-        let (day, hour) = weekday_hour(now);
-        if !w.weekdays.contains(&day) || hour < w.from_hour || hour >= w.to_hour {
-            return Ok(false);
-        }
-    }
-    if let Some(v) = &rule.velocity {
-        let since = now.saturating_sub(i64::try_from(v.window_secs).unwrap_or(i64::MAX));
-        let counted = ledger.iter().filter(|s| {
-            // Records stamped after `now` count too: a clock set back must
-            // not hide recent signings.
-            s.time > since
-                && s.chain == t.chain
-                && s.asset == t.asset
-                && match v.scope {
-                    Scope::Wallet => s.wallet == t.wallet,
-                    Scope::Initiator => s.initiator == t.initiator,
-                }
-        });
-        let (mut sum, mut count) = (t.amount, 1u64);
-        for s in counted {
-            sum = sum.saturating_add(s.amount);
-            count = count.saturating_add(1);
-        }
-        if let Some(max) = &v.max_sum {
-            if sum > amount(max, index)? {
-                return Ok(false);
-            }
-        }
-        if v.max_count.is_some_and(|m| count > m) {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
 /// The policy and address book as the governance chain stores them (JSON;
 /// absent: no rules, so everything is denied, and an empty book), decoded
 /// and validated the same way by every node and the server.
@@ -416,28 +362,6 @@ pub fn from_documents(
     Ok((policy, book))
 }
 
-/// The first rule whose every condition holds decides; none: deny.
-pub fn evaluate(
-    policy: &Policy,
-    book: &AddressBook,
-    transfer: &Transfer,
-    now: i64,
-    ledger: &[Spent],
-) -> Result<Decision, PolicyError> {
-    for (i, rule) in policy.rules.iter().enumerate() {
-        if rule_matches(rule, i, book, transfer, now, ledger)? {
-            return Ok(Decision {
-                rule: Some(i),
-                action: rule.action.clone(),
-            });
-        }
-    }
-    Ok(Decision {
-        rule: None,
-        action: Action::Block,
-    })
-}
-
 /// One approver as the caller verified them: user id and roles.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Approver {
@@ -445,51 +369,4 @@ pub struct Approver {
     pub user: String,
     /// Roles.
     pub roles: Vec<String>,
-}
-
-/// Whether `approver` counts towards `decision` for a transfer started by
-/// `initiator`: named (or holding a named role) and not the initiator.
-pub fn may_approve(decision: &Decision, initiator: &str, approver: &Approver) -> bool {
-    match &decision.action {
-        Action::Approve { from, .. } => {
-            approver.user != initiator
-                && from
-                    .iter()
-                    .any(|p| principal_matches(p, &approver.user, &approver.roles))
-        }
-        Action::Allow | Action::Block => false,
-    }
-}
-
-/// Whether `decision` permits signing with these `approvals` for a transfer
-/// started by `initiator`: the initiator never counts, each user counts once,
-/// and only users named (or holding a role named) by the rule count.
-pub fn check_approvals(
-    decision: &Decision,
-    initiator: &str,
-    approvals: &[Approver],
-) -> Result<(), PolicyError> {
-    match &decision.action {
-        Action::Allow => Ok(()),
-        Action::Block => Err(PolicyError::Denied(match decision.rule {
-            Some(_) => "a policy rule blocks this transfer",
-            None => "no policy rule matches (default deny)",
-        })),
-        Action::Approve { count, .. } => {
-            let qualified: BTreeSet<&str> = approvals
-                .iter()
-                .filter(|a| may_approve(decision, initiator, a))
-                .map(|a| a.user.as_str())
-                .collect();
-            let need = usize::try_from(*count).unwrap_or(usize::MAX);
-            if qualified.len() >= need {
-                Ok(())
-            } else {
-                Err(PolicyError::NotEnoughApprovals {
-                    have: qualified.len(),
-                    need,
-                })
-            }
-        }
-    }
 }

@@ -10,8 +10,8 @@
 )]
 
 use custos_policy::{
-    check_approvals, evaluate, Action, AddressBook, Approver, Decision, Policy, PolicyError,
-    Principal, Spent, Transfer,
+    check_approvals, evaluate, Action, AddressBook, Approver, BucketDecision, Decision, Kind,
+    Policy, PolicyError, Principal, Request, Spend, Spent,
 };
 use proptest::prelude::*;
 
@@ -52,16 +52,19 @@ fn book() -> AddressBook {
     b
 }
 
-fn transfer(to: &str, amount: u128) -> Transfer {
-    Transfer {
+fn transfer(to: &str, amount: u128) -> Request {
+    Request {
+        kind: Kind::Transfer,
         initiator: "alice".into(),
         roles: vec!["initiator".into()],
         wallet: "w1".into(),
         wallet_groups: vec![],
-        chain: "ethereum".into(),
-        asset: "native".into(),
-        destination: to.into(),
-        amount,
+        chain: Some("ethereum".into()),
+        destinations: vec![to.into()],
+        spends: vec![Spend {
+            asset: "native".into(),
+            amount,
+        }],
     }
 }
 
@@ -70,9 +73,23 @@ fn spent(time: i64, amount: u128) -> Spent {
         time,
         wallet: "w1".into(),
         initiator: "bob".into(),
-        chain: "ethereum".into(),
-        asset: "native".into(),
-        amount,
+        kind: Kind::Transfer,
+        chain: Some("ethereum".into()),
+        spends: vec![Spend {
+            asset: "native".into(),
+            amount,
+        }],
+    }
+}
+
+/// A one-bucket decision (what most tests decide).
+fn one(rule: Option<usize>, action: Action) -> Decision {
+    Decision {
+        buckets: vec![BucketDecision {
+            asset: Some("native".into()),
+            rule,
+            action,
+        }],
     }
 }
 
@@ -82,16 +99,25 @@ const ETH: u128 = 1_000_000_000_000_000_000;
 fn first_match_wins_and_default_denies() {
     let (p, b) = (policy(), book());
     let d = evaluate(&p, &b, &transfer("0xBAD", 1), MONDAY_1030, &[]).unwrap();
-    assert_eq!((d.rule, d.action), (Some(0), Action::Block));
+    assert_eq!(
+        (d.buckets[0].rule, d.buckets[0].action.clone()),
+        (Some(0), Action::Block)
+    );
     let d = evaluate(&p, &b, &transfer("0xEXCH", ETH / 2), MONDAY_1030, &[]).unwrap();
-    assert_eq!((d.rule, d.action), (Some(1), Action::Allow));
+    assert_eq!(
+        (d.buckets[0].rule, d.buckets[0].action.clone()),
+        (Some(1), Action::Allow)
+    );
     // Too large for rule 1: falls to the approval rule in office hours...
     let d = evaluate(&p, &b, &transfer("0xEXCH", 2 * ETH), MONDAY_1030, &[]).unwrap();
-    assert_eq!(d.rule, Some(2));
+    assert_eq!(d.buckets[0].rule, Some(2));
     // ...and to the default deny outside them (weekend, before 9:00).
     for t in [SATURDAY_1030, TUESDAY_0859] {
         let d = evaluate(&p, &b, &transfer("0xEXCH", 2 * ETH), t, &[]).unwrap();
-        assert_eq!((d.rule, &d.action), (None, &Action::Block));
+        assert_eq!(
+            (d.buckets[0].rule, &d.buckets[0].action),
+            (None, &Action::Block)
+        );
         assert_eq!(
             check_approvals(&d, "alice", &[]).unwrap_err(),
             PolicyError::Denied("no policy rule matches (default deny)")
@@ -102,6 +128,7 @@ fn first_match_wins_and_default_denies() {
     assert_eq!(
         evaluate(&empty, &b, &transfer("0xEXCH", 1), MONDAY_1030, &[])
             .unwrap()
+            .buckets[0]
             .rule,
         None
     );
@@ -109,7 +136,7 @@ fn first_match_wins_and_default_denies() {
     let mut t = transfer("0xEXCH", 1);
     t.roles = vec!["viewer".into()];
     assert_eq!(
-        evaluate(&p, &b, &t, MONDAY_1030, &[]).unwrap().rule,
+        evaluate(&p, &b, &t, MONDAY_1030, &[]).unwrap().buckets[0].rule,
         Some(2)
     );
 }
@@ -125,14 +152,17 @@ fn velocity_counts_the_window_and_this_transfer() {
         spent(MONDAY_1030 - 200, ETH / 2),
     ];
     assert_eq!(
-        evaluate(&p, &b, &t, MONDAY_1030, &ledger).unwrap().rule,
+        evaluate(&p, &b, &t, MONDAY_1030, &ledger).unwrap().buckets[0].rule,
         Some(1)
     );
     // One wei more: over the sum, falls through.
     let mut more = t.clone();
-    more.amount += 1;
+    more.spends[0].amount += 1;
     assert_eq!(
-        evaluate(&p, &b, &more, MONDAY_1030, &ledger).unwrap().rule,
+        evaluate(&p, &b, &more, MONDAY_1030, &ledger)
+            .unwrap()
+            .buckets[0]
+            .rule,
         Some(2)
     );
     // Count: three earlier transfers in the window make this the fourth.
@@ -142,35 +172,35 @@ fn velocity_counts_the_window_and_this_transfer() {
         spent(MONDAY_1030 - 3, 1),
     ];
     assert_eq!(
-        evaluate(&p, &b, &t, MONDAY_1030, &many).unwrap().rule,
+        evaluate(&p, &b, &t, MONDAY_1030, &many).unwrap().buckets[0].rule,
         Some(2)
     );
     // Outside the window they do not count; other assets do not count.
     let old = [spent(MONDAY_1030 - day - 1, 10 * ETH)];
     assert_eq!(
-        evaluate(&p, &b, &t, MONDAY_1030, &old).unwrap().rule,
+        evaluate(&p, &b, &t, MONDAY_1030, &old).unwrap().buckets[0].rule,
         Some(1)
     );
     let mut token = spent(MONDAY_1030 - 5, 10 * ETH);
-    token.asset = "0xTOKEN".into();
+    token.spends[0].asset = "0xTOKEN".into();
     assert_eq!(
-        evaluate(&p, &b, &t, MONDAY_1030, &[token]).unwrap().rule,
+        evaluate(&p, &b, &t, MONDAY_1030, &[token]).unwrap().buckets[0].rule,
         Some(1)
     );
 }
 
 #[test]
 fn approvals_never_count_the_initiator_or_anyone_twice() {
-    let d = Decision {
-        rule: Some(2),
-        action: Action::Approve {
+    let d = one(
+        Some(2),
+        Action::Approve {
             count: 2,
             from: vec![
                 Principal::Role("approver".into()),
                 Principal::User("cfo".into()),
             ],
         },
-    };
+    );
     let a = |user: &str, role: &str| Approver {
         user: user.into(),
         roles: vec![role.into()],
@@ -186,10 +216,7 @@ fn approvals_never_count_the_initiator_or_anyone_twice() {
     assert!(check_approvals(&d, "alice", &[a("bob", "approver"), a("vic", "viewer")]).is_err());
     assert!(check_approvals(&d, "alice", &[a("bob", "approver"), a("cfo", "viewer")]).is_ok());
     // Block is final whatever the approvals.
-    let blocked = Decision {
-        rule: Some(0),
-        action: Action::Block,
-    };
+    let blocked = one(Some(0), Action::Block);
     assert!(check_approvals(&blocked, "alice", &[a("bob", "approver"), a("cfo", "x")]).is_err());
 }
 
@@ -218,14 +245,15 @@ proptest! {
         let mut p = policy();
         p.rules.insert(0, serde_json::from_str(r#"{"name":"freeze","action":{"type":"block"}}"#).unwrap());
         let d = evaluate(&p, &book(), &transfer(&to, amount), now, &[]).unwrap();
-        prop_assert_eq!((d.rule, d.action), (Some(0), Action::Block));
+        prop_assert_eq!((d.buckets[0].rule, d.buckets[0].action.clone()), (Some(0), Action::Block));
     }
 
     #[test]
     fn without_a_matching_rule_nothing_is_allowed(amount in (3 * ETH)..u128::MAX, now in 0i64..4_000_000_000) {
         // Rules 0 and 1 cannot match (destination, amount); rule 2 only in office hours.
         let d = evaluate(&policy(), &book(), &transfer("0xELSEWHERE", amount), now, &[]).unwrap();
-        prop_assert!(d.rule == Some(2) || (d.rule.is_none() && d.action == Action::Block));
+        let b = &d.buckets[0];
+        prop_assert!(b.rule == Some(2) || (b.rule.is_none() && b.action == Action::Block));
         prop_assert!(check_approvals(&d, "alice", &[]).is_err());
     }
 }
@@ -248,6 +276,7 @@ fn rule_strategy() -> impl Strategy<Value = custos_policy::Rule> {
         .prop_map(
             |(wallets, chains, assets, min, max, window, action)| custos_policy::Rule {
                 name: "r".into(),
+                kinds: None,
                 initiators: None,
                 wallets,
                 wallet_groups: None,
@@ -274,22 +303,25 @@ fn rule_strategy() -> impl Strategy<Value = custos_policy::Rule> {
         )
 }
 
-fn transfer_strategy() -> impl Strategy<Value = Transfer> {
+fn transfer_strategy() -> impl Strategy<Value = Request> {
     (
         prop_oneof![Just("w1"), Just("w2"), Just("w3")],
         prop_oneof![Just("ethereum"), Just("solana"), Just("bitcoin")],
         prop_oneof![Just("native"), Just("0xTOKEN")],
         0u128..2500,
     )
-        .prop_map(|(w, c, a, amount)| Transfer {
+        .prop_map(|(w, c, a, amount)| Request {
+            kind: Kind::Transfer,
             initiator: "alice".into(),
             roles: vec!["initiator".into()],
             wallet: w.into(),
             wallet_groups: vec![],
-            chain: c.into(),
-            asset: a.into(),
-            destination: "0xANY".into(),
-            amount,
+            chain: Some(c.into()),
+            destinations: vec!["0xANY".into()],
+            spends: vec![Spend {
+                asset: a.into(),
+                amount,
+            }],
         })
 }
 
@@ -306,12 +338,12 @@ proptest! {
         // Each rule on its own: the decision is the first that matches.
         let first = p.rules.iter().position(|r| {
             let alone = Policy { rules: vec![r.clone()] };
-            evaluate(&alone, &AddressBook::default(), &t, now, &[]).unwrap().rule == Some(0)
+            evaluate(&alone, &AddressBook::default(), &t, now, &[]).unwrap().buckets[0].rule == Some(0)
         });
-        prop_assert_eq!(d.rule, first);
+        prop_assert_eq!(d.buckets[0].rule, first);
         match first {
-            Some(i) => prop_assert_eq!(&d.action, &p.rules[i].action),
-            None => prop_assert_eq!(&d.action, &Action::Block),
+            Some(i) => prop_assert_eq!(&d.buckets[0].action, &p.rules[i].action),
+            None => prop_assert_eq!(&d.buckets[0].action, &Action::Block),
         }
     }
 
@@ -348,6 +380,7 @@ proptest! {
             let ledger: Vec<Spent> = spent_at.iter().map(|&t| spent(t, amount)).collect();
             evaluate(&p, &AddressBook::default(), &transfer("0xX", amount), now, &ledger)
                 .unwrap()
+                .buckets[0]
                 .rule
                 .is_some()
         };
@@ -379,6 +412,84 @@ fn wallet_groups_come_from_the_address_book() {
         t.wallet = wallet.into();
         t.wallet_groups = book.groups_of_wallet(wallet);
         let d = evaluate(&p, &book, &t, MONDAY_1030, &[]).unwrap();
-        assert_eq!(d.action == Action::Allow, allowed, "{wallet}");
+        assert_eq!(d.buckets[0].action == Action::Allow, allowed, "{wallet}");
     }
+}
+
+proptest! {
+    /// One bucket per asset: a request spending two assets is decided per
+    /// bucket exactly as two one-asset requests would be, and is signed
+    /// only if both of those would be.
+    #[test]
+    fn each_bucket_is_decided_alone_and_all_must_permit(
+        rules in proptest::collection::vec(rule_strategy(), 0..8),
+        t in transfer_strategy(),
+        fee in 0u128..2500,
+        now in 0i64..4_000_000_000,
+    ) {
+        let p = Policy { rules };
+        let book = AddressBook::default();
+        let mut both = t.clone();
+        let other = if t.spends[0].asset == "native" { "0xTOKEN" } else { "native" };
+        both.spends.push(Spend { asset: other.into(), amount: fee });
+        let mut alone = t.clone();
+        alone.spends = vec![Spend { asset: other.into(), amount: fee }];
+        let d = evaluate(&p, &book, &both, now, &[]).unwrap();
+        let d0 = evaluate(&p, &book, &t, now, &[]).unwrap();
+        let d1 = evaluate(&p, &book, &alone, now, &[]).unwrap();
+        prop_assert_eq!(&d.buckets[0], &d0.buckets[0]);
+        prop_assert_eq!(&d.buckets[1], &d1.buckets[0]);
+        let ok = |d: &Decision| check_approvals(d, "alice", &[]).is_ok();
+        prop_assert_eq!(ok(&d), ok(&d0) && ok(&d1));
+    }
+
+    /// Messages and blind digests never match a rule that does not name
+    /// their kind, whatever else it says.
+    #[test]
+    fn valueless_kinds_match_only_rules_that_name_them(
+        rules in proptest::collection::vec(rule_strategy(), 0..8),
+        blind: bool,
+        now in 0i64..4_000_000_000,
+    ) {
+        let p = Policy { rules };
+        let r = Request {
+            kind: if blind { Kind::Blind } else { Kind::Message },
+            initiator: "alice".into(),
+            roles: vec!["initiator".into()],
+            wallet: "w1".into(),
+            wallet_groups: vec![],
+            chain: (!blind).then(|| "ethereum".to_owned()),
+            destinations: vec![],
+            spends: vec![],
+        };
+        let d = evaluate(&p, &AddressBook::default(), &r, now, &[]).unwrap();
+        prop_assert_eq!(d.buckets.len(), 1);
+        prop_assert_eq!(d.buckets[0].rule, None);
+        prop_assert!(check_approvals(&d, "alice", &[]).is_err());
+    }
+}
+
+#[test]
+fn a_destination_rule_holds_only_if_every_destination_is_listed() {
+    let p: Policy = serde_json::from_str(
+        r#"{"rules": [{"name": "vault only", "destination": {"addresses": ["0xA", "0xB"]}, "action": {"type": "allow"}}]}"#,
+    )
+    .unwrap();
+    let mut t = transfer("0xA", 1);
+    t.destinations = vec!["0xA".into(), "0xB".into()];
+    let allowed = |t: &Request| {
+        evaluate(&p, &AddressBook::default(), t, MONDAY_1030, &[])
+            .unwrap()
+            .buckets[0]
+            .rule
+            .is_some()
+    };
+    assert!(allowed(&t));
+    t.destinations.push("0xC".into());
+    assert!(!allowed(&t));
+    t.destinations.clear();
+    assert!(
+        !allowed(&t),
+        "no destination is not every destination listed"
+    );
 }

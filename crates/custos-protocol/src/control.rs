@@ -44,9 +44,10 @@ impl CommitteeSpec {
     }
 }
 
-/// What the server asks a node to run. The node rebuilds the signing request
-/// a signing job carries from the job's own fields (`custos_node::checked`),
-/// so what it checks is exactly what it signs.
+/// What the server asks a node to run. A signing carries the request as
+/// the initiator signed it (its canonical bytes); the node decodes and plans
+/// it itself (`custos_protocol::authz::plan`), so what it checks is exactly
+/// what it signs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JobKind {
     /// Generate the committee's ECDSA aux info (once per committee).
@@ -55,101 +56,31 @@ pub enum JobKind {
     Keygen {
         /// Scheme of the new key.
         scheme: Scheme,
+        /// A blind wallet's id: the key is born for blind signing only,
+        /// and only if the governance chain allows a blind wallet of that
+        /// id which no key of this node serves yet.
+        blind: Option<String>,
     },
-    /// Sign with an existing key.
+    /// Sign a request: each node decodes it, plans the payloads itself,
+    /// checks them against `payloads` (what the server says it will
+    /// assemble) and signs each with the key at its path.
     Sign {
-        /// Key id (hex).
-        key_id: String,
         /// Exactly `t` signers.
         signers: Vec<PartyIndex>,
-        /// Derivation path, `m/...`.
-        path: String,
-        /// ECDSA: the 32-byte digest, or with `sha256` the message the node
-        /// hashes itself; BIP-340 and Ed25519: the message.
-        message: Vec<u8>,
-        /// ECDSA only: hash `message` with SHA-256 at the node.
-        sha256: bool,
-        /// The request id the initiator chose.
-        request_id: [u8; 16],
-        /// The wallet (what policy matches on).
-        wallet: String,
-        /// Who initiated and approved it.
-        auth: Authorization,
-    },
-    /// Make one ECDSA presignature of a key for exactly these `t` signers
-    /// (non-derived key only; stored sealed in each signer's vault).
-    Presign {
-        /// Key id (hex).
-        key_id: String,
-        /// Exactly `t` signers.
-        signers: Vec<PartyIndex>,
-    },
-    /// Sign with a stored presignature: each signer consumes it durably
-    /// first, then sends one partial signature. The node hashes `message`
-    /// with SHA-256 itself (a presignature never signs a bare hash).
-    SignPresigned {
-        /// Key id (hex).
-        key_id: String,
-        /// The presignature's signers.
-        signers: Vec<PartyIndex>,
-        /// Presignature id (hex).
-        presignature: String,
-        /// The message to hash and sign.
-        message: Vec<u8>,
-        /// The request id the initiator chose.
-        request_id: [u8; 16],
-        /// The wallet (what policy matches on).
-        wallet: String,
-        /// Who initiated and approved it.
-        auth: Authorization,
-    },
-    /// Sign a transfer: each node decodes the intent, builds the
-    /// transaction and its signing payloads itself, checks them against
-    /// `payloads` (what the server says it will assemble) and signs each
-    /// payload with the key at the intent's account.
-    SignTransfer {
-        /// Key id (hex).
-        key_id: String,
-        /// Exactly `t` signers.
-        signers: Vec<PartyIndex>,
-        /// Canonical `custos_chains::TransferIntent` bytes.
-        intent: Vec<u8>,
+        /// Canonical `SigningRequest` bytes.
+        request: Vec<u8>,
         /// The server's view of what is signed, one entry per signature.
         payloads: Vec<Vec<u8>>,
         /// Who initiated and approved it, under which governance head.
         auth: Authorization,
     },
-    /// Sign a wallet's inputs of a PSBT: each node finds them and computes
-    /// their sighashes itself.
-    SignPsbt {
-        /// Key id (hex).
-        key_id: String,
-        /// Exactly `t` signers.
-        signers: Vec<PartyIndex>,
-        /// Bitcoin network (`mainnet` | `testnet` | `signet` | `regtest`).
-        network: String,
-        /// The PSBT (binary).
-        psbt: Vec<u8>,
-        /// The server's view of what is signed, one entry per signature.
-        payloads: Vec<Vec<u8>>,
-        /// The request id the initiator chose.
-        request_id: [u8; 16],
-        /// The wallet (what policy matches on).
-        wallet: String,
-        /// Who initiated and approved it.
-        auth: Authorization,
-    },
 }
 
 impl JobKind {
-    /// The signer set of a signing or presigning job (`None`: all members).
+    /// The signer set of a signing job (`None`: all members).
     pub fn signers(&self) -> Option<&[PartyIndex]> {
         match self {
-            JobKind::Sign { signers, .. }
-            | JobKind::Presign { signers, .. }
-            | JobKind::SignPresigned { signers, .. }
-            | JobKind::SignTransfer { signers, .. }
-            | JobKind::SignPsbt { signers, .. } => Some(signers),
+            JobKind::Sign { signers, .. } => Some(signers),
             JobKind::AuxInfo | JobKind::Keygen { .. } => None,
         }
     }
@@ -160,10 +91,6 @@ impl JobKind {
             JobKind::AuxInfo => "aux-info",
             JobKind::Keygen { .. } => "keygen",
             JobKind::Sign { .. } => "sign",
-            JobKind::Presign { .. } => "presign",
-            JobKind::SignPresigned { .. } => "sign-presigned",
-            JobKind::SignTransfer { .. } => "sign-transfer",
-            JobKind::SignPsbt { .. } => "sign-psbt",
         }
     }
 }
@@ -200,20 +127,10 @@ pub enum Outcome {
         /// Chain code (hex).
         chain_code: String,
     },
-    /// Presignature made and stored.
-    Presignature {
-        /// Presignature id (hex), equal at every signer.
-        id: String,
-    },
-    /// One signature per payload of a transfer or PSBT, in order.
+    /// One signature per payload of the request, in order.
     Signatures {
         /// Encoded signatures (hex).
         signatures: Vec<String>,
-    },
-    /// Signature made.
-    Signature {
-        /// Encoded signature (hex).
-        signature: String,
     },
     /// The job failed at this node.
     Failed {

@@ -23,4 +23,6 @@
 
 pub mod authz;
 pub mod control;
+pub mod policy;
+pub mod request;
 pub mod sealed;

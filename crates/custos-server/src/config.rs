@@ -40,10 +40,6 @@ pub struct ServerConfig {
     /// Deadline for a whole aux-info session (includes waiting for nodes'
     /// safe primes), in milliseconds.
     pub aux_timeout_ms: u64,
-    /// ECDSA presignatures kept ready per wallet, refilled in the background
-    /// while idle (0: no pool; signings without one run in full).
-    #[serde(default)]
-    pub presignature_target: u64,
     /// Tokens transfers may move (ERC-20 contracts, SPL mints) with their
     /// decimals; any other token is refused.
     #[serde(default)]
@@ -93,7 +89,6 @@ impl std::fmt::Debug for ServerConfig {
             .field("members", &self.members)
             .field("session_timeout_ms", &self.session_timeout_ms)
             .field("aux_timeout_ms", &self.aux_timeout_ms)
-            .field("presignature_target", &self.presignature_target)
             .field("tokens", &self.tokens)
             .finish()
     }
@@ -130,7 +125,6 @@ impl ServerConfig {
             members: Vec::new(),
             session_timeout_ms: 60_000,
             aux_timeout_ms: 900_000,
-            presignature_target: 4,
             tokens: Vec::new(),
         }
     }

@@ -172,10 +172,6 @@ pub async fn run(dir: &Path) -> Result<(), ServerError> {
             });
         }
     });
-    tokio::spawn(crate::wallets::refill_presignatures(
-        hub.clone(),
-        config.presignature_target,
-    ));
     let api = tokio::net::TcpListener::bind(api_addr).await?;
     eprintln!(
         "server: API on http://{api_addr}, nodes on {}",

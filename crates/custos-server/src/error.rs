@@ -30,6 +30,15 @@ pub enum FlowError {
     /// No such record.
     #[error("{0} not found")]
     NotFound(String),
+    /// A blind digest for an ordinary wallet: only a wallet created for
+    /// blind signing signs a digest it is handed.
+    #[error("blind signing refused: wallet {0} is not a blind wallet (create one with an admin quorum: governance --allow-blind-wallet)")]
+    NotBlind(String),
+    /// A transfer, PSBT, message or address for a blind wallet.
+    #[error(
+        "wallet {0} is a blind wallet: it signs blind digests only and has no deposit addresses"
+    )]
+    BlindOnly(String),
     /// The audit log could not be written; nothing was done (fail closed).
     #[error("audit log unavailable, refusing to act: {0}")]
     Audit(String),

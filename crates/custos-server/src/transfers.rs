@@ -6,19 +6,18 @@
 //! PSBT itself and refuses if they differ from the server's.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use custos_chains::address::AddressKind;
-use custos_chains::intent::{BitcoinNetwork, ChainIntent, TransferIntent, INTENT_VERSION};
-use custos_chains::{AccountKey, ChainError};
-use custos_protocol::control::{JobKind, Outcome};
+use custos_chains::intent::{ChainIntent, TransferIntent, INTENT_VERSION};
+use custos_chains::AccountKey;
+use custos_protocol::control::Outcome;
 use custos_tss::{DerivationPath, PartyIndex};
 use rand_core::{OsRng, RngCore};
 
 use crate::error::FlowError;
 use crate::hub::{Hub, HubError};
-use crate::signing::{agreed, choose_signers, public_key_at, AuthContext};
-use crate::store::{SessionKind, WalletRecord};
+use crate::signing::{agreed, public_key_at};
+use crate::store::WalletRecord;
 
 async fn wallet(hub: &Hub, id: &str) -> Result<WalletRecord, FlowError> {
     hub.store()
@@ -39,7 +38,9 @@ pub fn account_key(w: &WalletRecord, account: u32) -> Result<AccountKey, FlowErr
     })
 }
 
-/// The wallet's address at `m/0/account`.
+/// The wallet's address at `m/0/account`; a blind wallet has none (its
+/// key signs digests it is handed, so funds sent to it are not governed by
+/// what a transfer means).
 pub async fn address(
     hub: &Hub,
     wallet_id: &str,
@@ -47,10 +48,24 @@ pub async fn address(
     kind: AddressKind,
 ) -> Result<String, FlowError> {
     let w = wallet(hub, wallet_id).await?;
+    refuse_blind(hub, &w).await?;
     Ok(custos_chains::address::address(
         &account_key(&w, account)?,
         kind,
     )?)
+}
+
+/// Refuses a blind wallet for anything but blind signing.
+pub async fn refuse_blind(hub: &Hub, w: &WalletRecord) -> Result<(), FlowError> {
+    let blind = hub
+        .authority()
+        .governance()
+        .await
+        .is_some_and(|g| g.state().blind_wallets.contains(&w.id));
+    if blind {
+        return Err(FlowError::BlindOnly(w.id.clone()));
+    }
+    Ok(())
 }
 
 /// A new intent from `account` of `wallet_id` with a fresh request id,
@@ -62,6 +77,7 @@ pub async fn prepare(
     chain: ChainIntent,
 ) -> Result<TransferIntent, FlowError> {
     let w = wallet(hub, wallet_id).await?;
+    refuse_blind(hub, &w).await?;
     let mut request_id = [0u8; 16];
     OsRng.fill_bytes(&mut request_id);
     let intent = TransferIntent {
@@ -87,47 +103,4 @@ pub fn signatures(outcomes: &BTreeMap<PartyIndex, Outcome>) -> Result<Vec<Vec<u8
     .iter()
     .map(|s| hex::decode(s).map_err(|_| HubError::Disagree("signature is not hex")))
     .collect()
-}
-
-fn chain_disagree(_: &ChainError) -> &'static str {
-    "the nodes' signatures do not complete the transaction"
-}
-
-/// Signs the wallet's `planned` inputs of `psbt` (found and checked when the
-/// request was); returns the updated PSBT and, when complete, the
-/// transaction.
-#[allow(clippy::too_many_arguments)]
-pub async fn sign_psbt(
-    hub: &Hub,
-    w: &WalletRecord,
-    network: BitcoinNetwork,
-    network_name: &str,
-    mut psbt: custos_chains::psbt::Psbt,
-    planned: &[custos_chains::psbt::PlannedInput],
-    signers: Option<Vec<PartyIndex>>,
-    ctx: &AuthContext,
-) -> Result<custos_chains::psbt::Signed, FlowError> {
-    let key_at = |a: u32| account_key(w, a).map_err(|_| ChainError::Key("account key"));
-    let signers = choose_signers(hub, signers).await?;
-    let kind = JobKind::SignPsbt {
-        key_id: w.key_id.clone(),
-        signers: signers.clone(),
-        network: network_name.to_owned(),
-        psbt: psbt.serialize(),
-        payloads: planned
-            .iter()
-            .map(|p| p.payload.message().to_vec())
-            .collect(),
-        request_id: ctx.request_id,
-        wallet: ctx.wallet.clone(),
-        auth: ctx.auth.clone(),
-    };
-    let timeout = Duration::from_millis(hub.config().session_timeout_ms);
-    let (_, outcomes) = hub
-        .run(kind, SessionKind::Sign, &signers, Some(&w.id), timeout)
-        .await?;
-    let sigs = signatures(&outcomes)?;
-    custos_chains::psbt::apply(&mut psbt, network, planned, &sigs, key_at)
-        .map_err(|e| FlowError::Hub(HubError::Disagree(chain_disagree(&e))))?;
-    Ok(custos_chains::psbt::finish(&psbt)?)
 }

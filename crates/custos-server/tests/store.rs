@@ -14,8 +14,8 @@
 )]
 
 use custos_server::store::{
-    self, CommitteeRecord, NodeRecord, PresignatureRecord, SessionKind, SessionRecord,
-    SignRequestRecord, State, Store, StoreError, WalletRecord,
+    self, CommitteeRecord, NodeRecord, SessionKind, SessionRecord, State, Store, StoreError,
+    WalletRecord,
 };
 use custos_tss::Scheme;
 
@@ -48,21 +48,6 @@ fn wallet(id: &str, key: &str, at: i64) -> WalletRecord {
         root_key: "03".repeat(33),
         chain_code: Some("cc".repeat(32)),
         created_at: at,
-    }
-}
-
-fn request(id: &str, at: i64) -> SignRequestRecord {
-    SignRequestRecord {
-        id: id.into(),
-        wallet_id: "w1".into(),
-        message: vec![0, 1, 2, 255, 0],
-        path: "m/0/1".into(),
-        state: State::Running,
-        session_id: None,
-        signature: None,
-        error: None,
-        created_at: at,
-        updated_at: at,
     }
 }
 
@@ -171,93 +156,6 @@ async fn suite(s: &dyn Store) {
         (got.state, got.error.as_deref(), got.updated_at, got.parties),
         (State::Failed, Some("party 1 timed out"), 401, vec![0, 2])
     );
-
-    // Requests: binary messages survive; running → done or failed, once.
-    s.insert_request(&request("r2", 501)).await.unwrap();
-    s.insert_request(&request("r1", 500)).await.unwrap();
-    assert!(is_conflict(s.insert_request(&request("r1", 500)).await));
-    assert!(is_conflict(
-        s.insert_request(&SignRequestRecord {
-            wallet_id: "nope".into(),
-            ..request("r3", 502)
-        })
-        .await
-    ));
-    s.complete_request("r1", "s1", &[9; 64], 510).await.unwrap();
-    assert!(
-        is_conflict(s.complete_request("r1", "s1", &[8; 64], 511).await),
-        "a signed request is final"
-    );
-    assert!(is_conflict(s.fail_request("r1", "late", 511).await));
-    s.fail_request("r2", "no quorum of nodes", 512)
-        .await
-        .unwrap();
-    assert!(is_not_found(s.fail_request("nope", "x", 512).await));
-    let r1 = s.request("r1").await.unwrap().unwrap();
-    assert_eq!(
-        (r1.state, r1.signature, r1.message, r1.session_id.as_deref()),
-        (
-            State::Done,
-            Some(vec![9; 64]),
-            vec![0, 1, 2, 255, 0],
-            Some("s1")
-        )
-    );
-    let ids: Vec<_> = s
-        .requests_of("w1")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| (r.id, r.state))
-        .collect();
-    assert_eq!(
-        ids,
-        [
-            ("r1".to_string(), State::Done),
-            ("r2".to_string(), State::Failed)
-        ]
-    );
-
-    // Presignature pool: per wallet and signer set, oldest first, each once.
-    let presig = |id: &str, signers: Vec<u16>, at| PresignatureRecord {
-        id: id.into(),
-        wallet_id: "w1".into(),
-        signers,
-        created_at: at,
-    };
-    assert_eq!(s.ready_presignatures("w1").await.unwrap(), 0);
-    assert_eq!(s.take_presignature("w1", &[0, 1], 600).await.unwrap(), None);
-    s.insert_presignature(&presig("p2", vec![0, 1], 602))
-        .await
-        .unwrap();
-    s.insert_presignature(&presig("p1", vec![0, 1], 601))
-        .await
-        .unwrap();
-    s.insert_presignature(&presig("p3", vec![1, 2], 603))
-        .await
-        .unwrap();
-    assert!(is_conflict(
-        s.insert_presignature(&presig("p3", vec![1, 2], 604)).await
-    ));
-    let mut orphan = presig("p4", vec![0, 1], 604);
-    orphan.wallet_id = "no-such-wallet".into();
-    assert!(is_conflict(s.insert_presignature(&orphan).await));
-    assert_eq!(s.ready_presignatures("w1").await.unwrap(), 3);
-    assert_eq!(s.ready_presignatures("w2").await.unwrap(), 0);
-    assert_eq!(s.take_presignature("w1", &[0, 2], 610).await.unwrap(), None);
-    let (a, b, c) = tokio::join!(
-        s.take_presignature("w1", &[0, 1], 611),
-        s.take_presignature("w1", &[0, 1], 611),
-        s.take_presignature("w1", &[0, 1], 611)
-    );
-    let mut taken: Vec<_> = [a, b, c].into_iter().map(Result::unwrap).collect();
-    taken.sort();
-    assert_eq!(taken, [None, Some("p1".into()), Some("p2".into())]);
-    assert_eq!(
-        s.take_presignature("w1", &[1, 2], 612).await.unwrap(),
-        Some("p3".into())
-    );
-    assert_eq!(s.ready_presignatures("w1").await.unwrap(), 0);
 }
 
 #[tokio::test]

@@ -8,9 +8,10 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use custos_chains::intent::TransferIntent;
+use custos_chains::message::MessageFormat;
 use custos_governance::{approval_message, initiate_message, Change, Proposal, Role};
 use custos_net::clock::unix_now;
-use custos_protocol::authz::{MessageRequest, PsbtRequest, SigningRequest};
+use custos_protocol::authz::{BlindRequest, MessageRequest, PsbtRequest, SigningRequest};
 use serde_json::{json, Value};
 
 use crate::client::Client;
@@ -112,8 +113,8 @@ pub fn sign_message(
     key: &UserKey,
     wallet: &str,
     path: &str,
+    format: MessageFormat,
     message: Vec<u8>,
-    sha256: bool,
     signers: Option<Vec<u16>>,
 ) -> Result<Value> {
     let request = SigningRequest::Message(MessageRequest {
@@ -121,8 +122,27 @@ pub fn sign_message(
         wallet: wallet.to_owned(),
         key_id: key_id(c, key, wallet)?,
         path: path.to_owned(),
+        format,
         message,
-        sha256,
+    });
+    submit(c, key, &request, json!(signers))
+}
+
+/// A blind-digest signing request (blind wallets only).
+pub fn sign_blind(
+    c: &Client,
+    key: &UserKey,
+    wallet: &str,
+    path: &str,
+    digest: [u8; 32],
+    signers: Option<Vec<u16>>,
+) -> Result<Value> {
+    let request = SigningRequest::Blind(BlindRequest {
+        request_id: request_id(),
+        wallet: wallet.to_owned(),
+        key_id: key_id(c, key, wallet)?,
+        path: path.to_owned(),
+        digest,
     });
     submit(c, key, &request, json!(signers))
 }
@@ -156,15 +176,10 @@ pub fn approve(c: &Client, key: &UserKey, id: &str) -> Result<Value> {
         bail!("the server's request hash does not match its request");
     }
     // What is approved, from the request itself (not the server's summary).
-    let record = request.record(r.at("record").at("initiator").as_str().unwrap_or("?"))?;
     eprintln!(
-        "approving {id}: {} {} of {} from wallet {} to {:?}, initiated by {}",
-        record.amount,
-        record.asset,
-        record.chain,
-        record.wallet,
-        record.destination,
-        record.initiator
+        "approving {id}, initiated by {}: {}",
+        r.at("record").at("initiator").as_str().unwrap_or("?"),
+        custos_protocol::authz::describe(&request)
     );
     let head = hash32(
         c.get_as(key, "/v1/governance")?.at("head"),
@@ -192,10 +207,28 @@ pub fn print_requests(list: &Value) {
             r.at("id").as_str().unwrap_or("?"),
             r.at("state").as_str().unwrap_or("?"),
             r.at("decision").as_str().unwrap_or("?"),
-            r.at("record").at("chain").as_str().unwrap_or("?"),
-            r.at("record").at("amount").as_str().unwrap_or("?"),
-            r.at("record").at("asset").as_str().unwrap_or("?"),
-            r.at("record").at("destination").as_str().unwrap_or("?"),
+            r.at("record").at("kind").as_str().unwrap_or("?"),
+            r.at("record").at("chain").as_str().unwrap_or("-"),
+            r.at("record")
+                .at("spends")
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| format!(
+                    "{} {}",
+                    s.at("amount").as_str().unwrap_or("?"),
+                    s.at("asset").as_str().unwrap_or("?")
+                ))
+                .collect::<Vec<_>>()
+                .join(" + "),
+            r.at("record")
+                .at("destinations")
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
             r.at("record").at("initiator").as_str().unwrap_or("?"),
             r.at("approvals").as_array().map(Vec::len).unwrap_or(0),
         );
@@ -213,6 +246,7 @@ pub struct Changes {
     pub quorum: Option<u32>,
     pub policy: Option<std::path::PathBuf>,
     pub address_book: Option<std::path::PathBuf>,
+    pub allow_blind_wallet: Vec<String>,
 }
 
 fn roles(list: &str) -> Result<BTreeSet<Role>> {
@@ -292,6 +326,11 @@ impl Changes {
             out.push(Change::SetAddressBook(document::<
                 custos_policy::AddressBook,
             >(b)?));
+        }
+        for wallet in &self.allow_blind_wallet {
+            out.push(Change::AllowBlindWallet {
+                wallet: wallet.clone(),
+            });
         }
         if out.is_empty() {
             bail!("a proposal needs at least one change");

@@ -11,6 +11,7 @@
 )]
 
 mod common;
+mod messages;
 mod psbt;
 mod refusals;
 mod transfers;

@@ -99,17 +99,14 @@ pub(super) enum JobFailure {
     /// The node's own authorization refused the request.
     #[error("refused: {0}")]
     Refused(#[from] Refusal),
-    /// The request the initiator signed names another key than the job.
-    #[error("refused: the request names another key")]
-    OtherKey,
     /// A signing kind reached its claim without a signing decision.
     #[error("not a signing job")]
     NotSigning,
     /// The request does not hash.
     #[error(transparent)]
     Request(#[from] RequestError),
-    /// The vault or store refused (also: a request or presignature used
-    /// before).
+    /// The vault or store refused (also: a request signed before, or an
+    /// outpoint stated with another value).
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A stored ledger row does not decode.
@@ -130,9 +127,6 @@ pub(super) enum JobFailure {
     /// ECDSA keygen needs the committee's aux info.
     #[error("no aux info for ECDSA keygen")]
     NoAux,
-    /// A presignature job for a key of another scheme.
-    #[error("presignatures are for ECDSA keys")]
-    NotEcdsa,
     /// The vault has no share of the job's key.
     #[error("no share for this key")]
     NoShare,

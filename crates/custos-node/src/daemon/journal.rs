@@ -2,22 +2,21 @@
 //! journalled as running before any step of it runs (a job that cannot be
 //! journalled does not run), and its outcome is written when it ends.
 
-use custos_chains::TransferIntent;
-use custos_protocol::authz::Authorization;
+use custos_protocol::authz::{Authorization, SigningRequest};
 use custos_protocol::control::{Job, JobKind, Outcome};
 
 use super::node::Node;
 use crate::store::{JournalEntry, StoreError, JOURNAL_RUNNING};
 use custos_net::clock::unix_now as now;
 
-/// Journals `job` as running; `intent` is the transfer intent as the node
-/// decoded it (`None` if it did not decode, or for other kinds).
+/// Journals `job` as running; `request` is the signing request as the
+/// node decoded it (`None` if it did not decode, or for other kinds).
 pub(super) async fn begin(
     node: &Node,
     job: &Job,
-    intent: Option<&TransferIntent>,
+    request: Option<&SigningRequest>,
 ) -> Result<i64, StoreError> {
-    node.vault.journal_begin(&entry(job, intent)).await
+    node.vault.journal_begin(&entry(job, request)).await
 }
 
 /// Writes the outcome of the job journalled at `seq`.
@@ -28,94 +27,50 @@ pub(super) async fn end(node: &Node, seq: i64, outcome: &Outcome) {
     }
 }
 
-/// A signing's request id and wallet (`None`: the intent did not decode)
+/// A signing's request id and wallet (`None`: the request did not decode)
 /// and who authorised it.
 type Requested<'a> = (Option<([u8; 16], &'a str)>, &'a Authorization);
 
 /// What the journal says about a job before it runs.
-fn entry(job: &Job, intent: Option<&TransferIntent>) -> JournalEntry {
+fn entry(job: &Job, request: Option<&SigningRequest>) -> JournalEntry {
     use sha2::Digest;
     let digest = |m: &[u8]| hex::encode(sha2::Sha256::digest(m));
     let (key_id, mut detail, requested): (_, _, Option<Requested<'_>>) = match &job.kind {
         JobKind::AuxInfo => (None, serde_json::json!({}), None),
-        JobKind::Keygen { scheme } => (
+        JobKind::Keygen { scheme, blind } => (
             None,
-            serde_json::json!({ "scheme": scheme.to_string() }),
+            serde_json::json!({ "scheme": scheme.to_string(), "blind": blind }),
             None,
         ),
         JobKind::Sign {
-            key_id,
             signers,
-            path,
-            message,
-            sha256,
-            request_id,
-            wallet,
-            auth,
-        } => (
-            Some(key_id.clone()),
-            serde_json::json!({
-                "signers": signers,
-                "path": path,
-                "message_sha256": digest(message),
-                "hash_at_node": sha256,
-            }),
-            Some((Some((*request_id, wallet.as_str())), auth)),
-        ),
-        JobKind::SignTransfer {
-            key_id,
-            signers,
+            request: bytes,
             auth,
             ..
-        } => (
-            Some(key_id.clone()),
-            serde_json::json!({
-                "signers": signers,
-                "intent_sha256": intent.and_then(|i| i.hash().ok()).map(hex::encode),
-                "intent": intent,
-            }),
-            Some((intent.map(|i| (i.request_id, i.wallet.as_str())), auth)),
-        ),
-        JobKind::SignPsbt {
-            key_id,
-            signers,
-            network,
-            psbt,
-            request_id,
-            wallet,
-            auth,
-            ..
-        } => (
-            Some(key_id.clone()),
-            serde_json::json!({
-                "signers": signers,
-                "network": network,
-                "psbt_sha256": digest(psbt),
-            }),
-            Some((Some((*request_id, wallet.as_str())), auth)),
-        ),
-        JobKind::Presign { key_id, signers } => (
-            Some(key_id.clone()),
-            serde_json::json!({ "signers": signers }),
-            None,
-        ),
-        JobKind::SignPresigned {
-            key_id,
-            signers,
-            presignature,
-            message,
-            request_id,
-            wallet,
-            auth,
-        } => (
-            Some(key_id.clone()),
-            serde_json::json!({
-                "signers": signers,
-                "presignature": presignature,
-                "message_sha256": digest(message),
-            }),
-            Some((Some((*request_id, wallet.as_str())), auth)),
-        ),
+        } => {
+            let what = match request {
+                Some(SigningRequest::Transfer(i)) => serde_json::json!({ "transfer": i }),
+                Some(SigningRequest::Message(m)) => serde_json::json!({
+                    "message": { "format": m.format.to_string(), "path": m.path, "message_sha256": digest(&m.message) }
+                }),
+                Some(SigningRequest::Psbt(p)) => serde_json::json!({
+                    "psbt": { "network": p.network, "psbt_sha256": digest(&p.psbt) }
+                }),
+                Some(SigningRequest::Blind(b)) => serde_json::json!({
+                    "blind": { "path": b.path, "digest": hex::encode(b.digest) }
+                }),
+                None => serde_json::json!({ "undecoded_sha256": digest(bytes) }),
+            };
+            (
+                request.map(|r| r.key_id().to_owned()),
+                serde_json::json!({
+                    "signers": signers,
+                    "request_sha256": request.and_then(|r| r.hash().ok()).map(hex::encode),
+                    "request": what,
+                }),
+                Some((request.map(|r| (r.request_id(), r.wallet())), auth)),
+            )
+        }
     };
     // Who authorised a signing, as the node checked it.
     if let (Some((request, auth)), Some(map)) = (requested, detail.as_object_mut()) {

@@ -1,26 +1,25 @@
-//! A job's vault material in and out: the claim step loads what an
-//! authorised job needs (safe primes, aux info, the key share, a
-//! presignature) and makes its durable claims first; the store step seals
-//! what a finished job made.
+//! A job's vault material in and out: the claim step makes a signing's
+//! durable claim and hands over the share and plan the authorization
+//! loaded, or loads what aux info and keygen need; the store step seals
+//! what a finished job made, with what a new key was born for.
 
 use custos_protocol::control::{NodeMessage, Outcome};
-use custos_tss::ecdsa::{AuxInfo, Presignature};
-use custos_tss::{DerivationPath, KeyShare, Scheme};
+use custos_tss::{DerivationPath, Scheme};
 use tokio::sync::mpsc;
 
 use super::authorize::Authorized;
 use super::error::JobFailure;
+use super::keys::{blind_wallet_id, load_aux};
 use super::node::{Node, NODE_WIDE};
 use super::primes;
-use crate::checked::{parse_id, CheckedJob};
+use crate::checked::CheckedJob;
 use crate::job::{JobInput, JobOutput};
-use crate::store::NodeVault;
 use crate::vault::EntryKind;
 use custos_net::clock::unix_now as now;
 
-/// Claims what `job` consumes — the signing request, a presignature — and
-/// loads its input. A durable claim comes before anything is computed from
-/// it, so a crash or a replay never signs twice.
+/// Claims what `job` consumes — the signing request and its outpoint
+/// values — and hands over its input. A durable claim comes before anything
+/// is computed from it, so a crash or a replay never signs twice.
 pub(super) async fn claim(
     node: &Node,
     session: [u8; 32],
@@ -37,72 +36,26 @@ pub(super) async fn claim(
             }
             primes::load_primes(node).await.map(JobInput::Primes)
         }
-        CheckedJob::Keygen { scheme } => {
+        CheckedJob::Keygen { scheme, .. } => {
             let aux = load_aux(v).await?;
             if *scheme == Scheme::EcdsaSecp256k1 && aux.is_none() {
                 return Err(JobFailure::NoAux);
             }
             Ok(JobInput::Aux(aux))
         }
-        CheckedJob::Presign { key_id, .. } => {
-            let aux = load_aux(v).await?;
-            load_share(v, key_id, aux.as_ref())
-                .await
-                .map(|s| JobInput::Share(Box::new(s)))
-        }
-        CheckedJob::Sign { key_id, .. }
-        | CheckedJob::SignPsbt { key_id, .. }
-        | CheckedJob::SignTransfer { key_id, .. } => {
-            authorized.into_claim()?.commit(node).await?;
-            let aux = load_aux(v).await?;
-            load_share(v, key_id, aux.as_ref())
-                .await
-                .map(|s| JobInput::Share(Box::new(s)))
-        }
-        CheckedJob::SignPresigned {
-            key_id,
-            presignature,
-            ..
-        } => {
-            let claim = authorized.into_claim()?;
-            let aux = load_aux(v).await?;
-            let share = load_share(v, key_id, aux.as_ref()).await?;
-            let KeyShare::Ecdsa(ecdsa) = &share else {
-                return Err(JobFailure::NotEcdsa);
-            };
-            // Durable before anything is computed from it: a crash from here
-            // on leaves it used, never reusable.
-            let bytes = v.take_presignature(*presignature, now()).await?;
-            // Claimed only once the presignature is ours: a refused one
-            // leaves the request to the server's full-signing fallback.
-            claim.commit(node).await?;
-            let presig = Presignature::from_bytes(&bytes, ecdsa)?;
-            Ok(JobInput::Presigned(Box::new(share), Box::new(presig)))
+        CheckedJob::Sign { .. } => {
+            let (share, work) = authorized.into_claim()?.commit(node).await?;
+            Ok(JobInput::Signing(share, work))
         }
     }
-}
-
-async fn load_aux(v: &NodeVault) -> Result<Option<AuxInfo>, JobFailure> {
-    match v.get(EntryKind::AuxInfo, NODE_WIDE, 0).await? {
-        Some(bytes) => Ok(Some(AuxInfo::from_bytes(&bytes)?)),
-        None => Ok(None),
-    }
-}
-
-async fn load_share(
-    v: &NodeVault,
-    key_id: &str,
-    aux: Option<&AuxInfo>,
-) -> Result<KeyShare, JobFailure> {
-    let bytes = v
-        .get(EntryKind::KeyShare, parse_id(key_id)?, 0)
-        .await?
-        .ok_or(JobFailure::NoShare)?;
-    Ok(KeyShare::from_bytes(&bytes, aux)?)
 }
 
 /// Seals what a finished job made and says what the server may know of it.
-pub(super) async fn store(node: &Node, out: JobOutput) -> Result<Outcome, JobFailure> {
+pub(super) async fn store(
+    node: &Node,
+    job: &CheckedJob,
+    out: JobOutput,
+) -> Result<Outcome, JobFailure> {
     let v = &node.vault;
     match out {
         JobOutput::Aux(aux) => {
@@ -114,9 +67,33 @@ pub(super) async fn store(node: &Node, out: JobOutput) -> Result<Outcome, JobFai
             })
         }
         JobOutput::Share(share) => {
-            let bytes = share.to_bytes()?;
-            v.put(EntryKind::KeyShare, share.key_id().0, 0, &bytes, now())
+            let key_id = share.key_id().0;
+            // A blind wallet's claim first: entries are insert-only, so a
+            // second key for one blind wallet is refused before it exists.
+            if let CheckedJob::Keygen {
+                blind: Some(wallet),
+                ..
+            } = job
+            {
+                v.put(
+                    EntryKind::BlindWallet,
+                    blind_wallet_id(wallet),
+                    0,
+                    &key_id,
+                    now(),
+                )
                 .await?;
+            }
+            let bytes = share.to_bytes()?;
+            v.put(EntryKind::KeyShare, key_id, 0, &bytes, now()).await?;
+            if let CheckedJob::Keygen {
+                blind: Some(wallet),
+                ..
+            } = job
+            {
+                v.put(EntryKind::BlindKey, key_id, 0, wallet.as_bytes(), now())
+                    .await?;
+            }
             let public_key = share.public_key(&DerivationPath::root())?;
             let (root_key, chain_code) = share.root_public()?;
             Ok(Outcome::Keygen {
@@ -126,18 +103,8 @@ pub(super) async fn store(node: &Node, out: JobOutput) -> Result<Outcome, JobFai
                 chain_code: hex::encode(chain_code),
             })
         }
-        JobOutput::Presignature(p) => {
-            let bytes = p.to_bytes()?;
-            v.put_presignature(p.id(), &bytes, now()).await?;
-            Ok(Outcome::Presignature {
-                id: hex::encode(p.id()),
-            })
-        }
         JobOutput::Signatures(sigs) => Ok(Outcome::Signatures {
             signatures: sigs.iter().map(|s| hex::encode(&s.bytes)).collect(),
-        }),
-        JobOutput::Signature(sig) => Ok(Outcome::Signature {
-            signature: hex::encode(sig.bytes),
         }),
     }
 }

@@ -15,6 +15,7 @@ mod enrol;
 mod error;
 mod governance;
 mod journal;
+mod keys;
 mod material;
 mod node;
 mod pipeline;

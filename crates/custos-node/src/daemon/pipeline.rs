@@ -3,8 +3,10 @@
 //! 1. **decode** the server's job once into a [`CheckedJob`];
 //! 2. **journal** it as running (write-ahead; also a job refused below);
 //! 3. **check** its committee against the pinned roster ([`Seat`]);
-//! 4. **authorize** it ([`authorize`]: a decision for every kind);
-//! 5. **claim** durably what it consumes and load its material;
+//! 4. **authorize** it ([`authorize`]: a decision for every kind; a signing
+//!    is planned by the node from the request and its own share);
+//! 5. **claim** durably what it consumes (a signing's request id and the
+//!    outpoint values it states) and hand over its material;
 //! 6. **run** the protocol on a blocking thread;
 //! 7. **store** what it made, and journal the outcome.
 //!
@@ -47,8 +49,8 @@ pub(super) async fn handle_job(
 ) {
     let session = job.session;
     let decoded = CheckedJob::decode(&job.kind);
-    let intent = decoded.as_ref().ok().and_then(CheckedJob::intent);
-    let outcome = match journal::begin(&node, &job, intent).await {
+    let request = decoded.as_ref().ok().and_then(CheckedJob::request);
+    let outcome = match journal::begin(&node, &job, request).await {
         Err(e) => {
             eprintln!("{}: journal: {e}", node.config.name);
             failed(JobFailure::Journal(e))
@@ -87,8 +89,8 @@ async fn steps(
     let seat = Seat::check(job, &kind, &node.keys, &c.members, c.threshold)?;
     let authorized = authorize(node, &kind).await?;
     let input = material::claim(node, job.session, &kind, authorized, out).await?;
-    let output = run(node, seat, kind, input, rx, out).await?;
-    material::store(node, output).await
+    let output = run(node, seat, kind.clone(), input, rx, out).await?;
+    material::store(node, &kind, output).await
 }
 
 /// Runs the protocol on a blocking thread, relaying its frames and (for aux

@@ -56,7 +56,9 @@ pub(crate) fn json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Failu
 impl From<FlowError> for Failure {
     fn from(e: FlowError) -> Self {
         let status = match &e {
-            FlowError::Invalid(_) => StatusCode::BAD_REQUEST,
+            FlowError::Invalid(_) | FlowError::NotBlind(_) | FlowError::BlindOnly(_) => {
+                StatusCode::BAD_REQUEST
+            }
             FlowError::NoWallet(_) | FlowError::NotFound(_) => StatusCode::NOT_FOUND,
             FlowError::Forbidden(_) => StatusCode::FORBIDDEN,
             FlowError::Audit(_) | FlowError::Hub(HubError::Audit(_)) => {

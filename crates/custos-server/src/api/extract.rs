@@ -98,7 +98,7 @@ impl FromRequest<Api> for SignedBy {
     }
 }
 
-/// A call signed by an admin (creating keys, filling the presignature pool).
+/// A call signed by an admin (creating keys).
 pub(crate) struct SignedByAdmin(pub SignedBy);
 
 impl FromRequest<Api> for SignedByAdmin {

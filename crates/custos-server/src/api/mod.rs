@@ -5,7 +5,7 @@
 //!
 //! Every call that acts takes a [`extract::SignedBy`] (a user's signed
 //! call): signing requests and approvals by their users, wallet creation
-//! and presigning by an admin, governance changes by admins. Reads pass
+//! by an admin, governance changes by admins. Reads pass
 //! the [`read_gate`]. Clients get a status and a plain message; details of
 //! internal failures go to the server log only.
 
@@ -85,8 +85,7 @@ impl utoipa::Modify for Credentials {
         session::logout,
         wallets::list_wallets,
         wallets::get_wallet,
-        wallets::presignatures,
-        wallets::add_presignatures
+
     ),
     components(schemas(
         error::ApiError,
@@ -94,8 +93,7 @@ impl utoipa::Modify for Credentials {
         wallets::NodeStatus,
         wallets::CreateWallet,
         wallets::Wallet,
-        wallets::PresignRequest,
-        wallets::PresignPool,
+
         crate::hub::RunningSession,
         crate::hub::NodeProgress,
         chains::AddressResponse,
@@ -156,10 +154,6 @@ pub fn router(hub: Arc<Hub>, access: Arc<Access>) -> Router {
         .route("/v1/users/totp", post(session::enrol_totp))
         .route("/v1/login", post(session::login))
         .route("/v1/session", get(session::session).delete(session::logout))
-        .route(
-            "/v1/wallets/{id}/presignatures",
-            get(wallets::presignatures).post(wallets::add_presignatures),
-        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             read_gate::gate,

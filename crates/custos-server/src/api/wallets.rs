@@ -1,10 +1,11 @@
 //! `/v1` wallet endpoints: liveness, wallets (created by DKG, an admin's
-//! call), running sessions and the presignature pool.
+//! call; a blind wallet under an id the governance chain allows) and
+//! running sessions.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use custos_tss::{PartyIndex, Scheme};
+use custos_tss::Scheme;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -41,6 +42,10 @@ pub struct NodeStatus {
 pub struct CreateWallet {
     /// `ecdsa-secp256k1`, `schnorr-bip340` or `ed25519`.
     pub scheme: String,
+    /// Create the blind wallet of this id (allowed by an admin quorum in
+    /// governance): its key signs bare digests only.
+    #[serde(default)]
+    pub blind: Option<String>,
 }
 
 /// A wallet (one threshold key).
@@ -61,8 +66,12 @@ pub struct Wallet {
     /// Chain code (hex).
     pub chain_code: Option<String>,
     /// ECDSA wallets: the root extended public key (BIP-32, mainnet), from
-    /// which the accounts `m/0/i` derive watch-only.
+    /// which the accounts `m/0/i` derive watch-only (never for a blind
+    /// wallet: it has no deposit addresses).
     pub xpub: Option<String>,
+    /// A blind wallet: signs bare digests only; never offered for deposits.
+    #[serde(default)]
+    pub blind: bool,
     /// Creation time (Unix seconds).
     pub created_at: i64,
 }
@@ -86,6 +95,7 @@ impl From<WalletRecord> for Wallet {
             .flatten();
         Wallet {
             xpub,
+            blind: false,
             id: w.id,
             scheme: w.scheme.as_str().into(),
             committee_id: w.committee_id,
@@ -96,22 +106,6 @@ impl From<WalletRecord> for Wallet {
             created_at: w.created_at,
         }
     }
-}
-
-/// Add presignatures to an ECDSA wallet's pool.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PresignRequest {
-    /// How many to make (1–100), one session each.
-    pub count: u32,
-    /// Exactly `t` signer indices; default: the first `t` connected nodes.
-    pub signers: Option<Vec<PartyIndex>>,
-}
-
-/// A wallet's presignature pool.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PresignPool {
-    /// Presignatures ready for use.
-    pub ready: u64,
 }
 
 #[utoipa::path(get, path = "/v1/health", security(()), responses((status = 200, body = Health)))]
@@ -144,21 +138,29 @@ pub(crate) async fn create_wallet(
         .scheme
         .parse()
         .map_err(|e: custos_tss::ParamError| Failure(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let wallet = wallets::create_wallet(&api.hub, scheme, &user).await?;
-    Ok((StatusCode::CREATED, Json(wallet.into())))
+    let wallet = wallets::create_wallet(&api.hub, scheme, &user, body.blind).await?;
+    Ok((StatusCode::CREATED, Json(view(&api, wallet).await?)))
+}
+
+/// A wallet as users see it: a blind wallet flagged, without an xpub.
+async fn view(api: &Api, w: WalletRecord) -> Result<Wallet, Failure> {
+    let gov = crate::requests::governance_of(&api.hub).await?;
+    let blind = gov.state().blind_wallets.contains(&w.id);
+    let mut v = Wallet::from(w);
+    if blind {
+        v.blind = true;
+        v.xpub = None;
+    }
+    Ok(v)
 }
 
 #[utoipa::path(get, path = "/v1/wallets", responses((status = 200, body = [Wallet])))]
 pub(crate) async fn list_wallets(State(api): State<Api>) -> Result<Json<Vec<Wallet>>, Failure> {
-    Ok(Json(
-        api.hub
-            .store()
-            .wallets()
-            .await?
-            .into_iter()
-            .map(Wallet::from)
-            .collect(),
-    ))
+    let mut out = Vec::new();
+    for w in api.hub.store().wallets().await? {
+        out.push(view(&api, w).await?);
+    }
+    Ok(Json(out))
 }
 
 #[utoipa::path(get, path = "/v1/wallets/{id}", params(("id" = String, Path, description = "wallet id")),
@@ -168,7 +170,7 @@ pub(crate) async fn get_wallet(
     Path(id): Path<String>,
 ) -> Result<Json<Wallet>, Failure> {
     match api.hub.store().wallet(&id).await? {
-        Some(w) => Ok(Json(w.into())),
+        Some(w) => Ok(Json(view(&api, w).await?)),
         None => Err(FlowError::NoWallet(id).into()),
     }
 }
@@ -178,38 +180,4 @@ pub(crate) async fn get_wallet(
 #[utoipa::path(get, path = "/v1/sessions/running", responses((status = 200, body = Vec<RunningSession>)))]
 pub(crate) async fn running_sessions(State(api): State<Api>) -> Json<Vec<RunningSession>> {
     Json(api.hub.running().await)
-}
-
-#[utoipa::path(get, path = "/v1/wallets/{id}/presignatures", params(("id" = String, Path, description = "wallet id")),
-    responses((status = 200, body = PresignPool), (status = 404, body = ApiError)))]
-pub(crate) async fn presignatures(
-    State(api): State<Api>,
-    Path(id): Path<String>,
-) -> Result<Json<PresignPool>, Failure> {
-    if api.hub.store().wallet(&id).await?.is_none() {
-        return Err(FlowError::NoWallet(id).into());
-    }
-    let ready = api.hub.store().ready_presignatures(&id).await?;
-    Ok(Json(PresignPool { ready }))
-}
-
-#[utoipa::path(post, path = "/v1/wallets/{id}/presignatures", params(("id" = String, Path, description = "wallet id")),
-    request_body = PresignRequest,
-    responses((status = 200, body = PresignPool), (status = 400, body = ApiError), (status = 401, body = ApiError),
-              (status = 404, body = ApiError), (status = 502, body = ApiError), (status = 503, body = ApiError)))]
-pub(crate) async fn add_presignatures(
-    State(api): State<Api>,
-    Path(id): Path<String>,
-    signed: SignedByAdmin,
-) -> Result<Json<PresignPool>, Failure> {
-    let SignedByAdmin(SignedBy { body, .. }) = signed;
-    let body: PresignRequest = crate::api::error::json(&body)?;
-    if !(1..=100).contains(&body.count) {
-        return Err(Failure(
-            StatusCode::BAD_REQUEST,
-            "count must be 1 to 100".into(),
-        ));
-    }
-    let ready = wallets::presign(&api.hub, &id, body.count, body.signers).await?;
-    Ok(Json(PresignPool { ready }))
 }

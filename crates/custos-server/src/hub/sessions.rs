@@ -39,7 +39,7 @@ impl Route {
 pub struct RunningSession {
     /// Session id (hex).
     pub id: String,
-    /// aux-info | keygen | sign | presign
+    /// aux-info | keygen | sign
     pub kind: String,
     /// Each party's node name and latest progress note.
     pub nodes: Vec<NodeProgress>,

@@ -2,4 +2,5 @@
 //! clock. The workflows and the hub drive them and do the I/O.
 
 pub mod request;
+pub mod views;
 pub mod witness_round;

@@ -16,10 +16,11 @@
 //! on the previous document, which makes "one dispatch per request" hold
 //! across concurrent callers too. Time comes in as an argument.
 
-use custos_protocol::authz::SigningRecord;
 use custos_tss::PartyIndex;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+pub use super::views::{RecordView, SignedView, SpendView};
 
 /// Where a request stands, with what that stage carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +34,7 @@ pub enum Stage {
     /// Signed.
     Signed {
         /// What the signing produced.
-        signed: SignedView,
+        signed: Box<SignedView>,
     },
     /// Signing failed (the signing entry was logged: it counts for velocity).
     Failed {
@@ -176,7 +177,7 @@ impl From<RequestView> for RequestDoc {
         let state = r.stage.name().to_owned();
         let (error, signed) = match r.stage {
             Stage::Failed { error } | Stage::Rejected { error } => (Some(error), None),
-            Stage::Signed { signed } => (None, Some(signed)),
+            Stage::Signed { signed } => (None, Some(*signed)),
             Stage::Pending | Stage::Approved | Stage::Signing => (None, None),
         };
         Self {
@@ -208,7 +209,7 @@ impl TryFrom<RequestDoc> for RequestView {
             "approved" => Stage::Approved,
             "signing" => Stage::Signing,
             "signed" => Stage::Signed {
-                signed: d.signed.clone().ok_or_else(|| missing("result"))?,
+                signed: Box::new(d.signed.clone().ok_or_else(|| missing("result"))?),
             },
             "failed" => Stage::Failed {
                 error: d.error.clone().ok_or_else(|| missing("error"))?,
@@ -250,68 +251,6 @@ impl ToSchema for RequestView {
         )>,
     ) {
         <RequestDoc as ToSchema>::schemas(schemas);
-    }
-}
-
-/// Policy-relevant fields of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct RecordView {
-    /// Wallet.
-    pub wallet: String,
-    /// Initiator.
-    pub initiator: String,
-    /// Chain.
-    pub chain: String,
-    /// `native` or token address.
-    pub asset: String,
-    /// Recipient.
-    pub destination: String,
-    /// Base units.
-    pub amount: String,
-}
-
-/// What a signed request produced.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct SignedView {
-    /// Transfers and complete PSBTs: Ethereum 0x-hex, Bitcoin hex, Solana base64.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub raw_tx: Option<String>,
-    /// Transfers: the sending address.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    /// Bitcoin: (scriptPubKey hex, value) per input.
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub prevouts: Vec<(String, u64)>,
-    /// PSBTs: the updated PSBT (base64).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub psbt: Option<String>,
-    /// Messages: scheme.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scheme: Option<String>,
-    /// Messages: public key at the path (hex).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub public_key: Option<String>,
-    /// Messages: what the signature verifies against (hex).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// Messages: the signature (hex).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub signature: Option<String>,
-    /// Messages: made from a pooled presignature.
-    #[serde(default)]
-    pub presigned: bool,
-}
-
-impl From<&SigningRecord> for RecordView {
-    fn from(r: &SigningRecord) -> Self {
-        Self {
-            wallet: r.wallet.clone(),
-            initiator: r.initiator.clone(),
-            chain: r.chain.clone(),
-            asset: r.asset.clone(),
-            destination: r.destination.clone(),
-            amount: r.amount.clone(),
-        }
     }
 }
 
@@ -393,7 +332,9 @@ impl RequestView {
             return Err(self.wrong_stage());
         }
         self.stage = match result {
-            Ok(signed) => Stage::Signed { signed },
+            Ok(signed) => Stage::Signed {
+                signed: Box::new(signed),
+            },
             Err(error) => Stage::Failed { error },
         };
         Ok(())
@@ -413,10 +354,15 @@ mod tests {
             record: RecordView {
                 wallet: "w".into(),
                 initiator: "ivy".into(),
-                chain: "ethereum".into(),
-                asset: "native".into(),
-                destination: "0x".into(),
-                amount: "1".into(),
+                kind: custos_policy::Kind::Transfer,
+                chain: Some("ethereum".into()),
+                destinations: vec!["0x".into()],
+                spends: vec![SpendView {
+                    asset: "native".into(),
+                    amount: "1".into(),
+                }],
+                path: None,
+                digest: None,
             },
             initiator_signature: String::new(),
             head: "h0".into(),

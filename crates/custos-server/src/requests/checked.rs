@@ -1,42 +1,20 @@
-//! A signing request decoded and checked once per call: its wallet, and
-//! for a transfer the transaction the server will assemble (built from the
-//! intent), for a PSBT the wallet's inputs and their sighashes. Submission,
-//! the approval that meets the quorum, and the dispatch that follows it use
-//! the one [`Checked`] value; nothing on the way decodes or builds again.
-//! (Each node builds the transaction once more itself: it signs only what
-//! it computed.)
+//! A signing request decoded and planned once per call: its wallet, and
+//! what the nodes will sign and the server assemble — the same pure
+//! [`custos_protocol::authz::plan`] every node runs on the same bytes (with
+//! the wallet's public key material here, the node's share there).
+//! Submission, the approval that meets the quorum, and the dispatch that
+//! follows it use the one [`Checked`] value; nothing on the way decodes or
+//! builds again.
 
-use custos_chains::intent::BitcoinNetwork;
-use custos_chains::psbt::{PlannedInput, Psbt};
-use custos_chains::{ChainError, Unsigned};
-use custos_protocol::authz::{MessageRequest, SigningRequest};
-use custos_tss::PartyIndex;
+use custos_protocol::authz::{plan, Planned, SigningRecord, SigningRequest};
 
 use crate::error::FlowError;
 use crate::hub::Hub;
-use crate::requests::stored::invalid;
-use crate::signing::{check_message, SignSpec};
+use crate::requests::stored::{governance, invalid};
+use crate::signing::public_key_at;
 use crate::store::WalletRecord;
-use crate::transfers::account_key;
 
-/// What the server will do with the request once it is approved.
-pub(crate) enum Plan {
-    /// A transfer: the unsigned transaction, one payload per signature.
-    Transfer(Box<Unsigned>),
-    /// A raw message (its shape checked against the wallet).
-    Message,
-    /// A PSBT: the wallet's inputs and their sighashes.
-    Psbt {
-        /// Network the inputs' addresses are on.
-        network: BitcoinNetwork,
-        /// The parsed PSBT.
-        psbt: Box<Psbt>,
-        /// The wallet's inputs.
-        planned: Vec<PlannedInput>,
-    },
-}
-
-/// A decoded, checked signing request.
+/// A decoded, planned signing request.
 pub(crate) struct Checked {
     /// Its canonical bytes (what the initiator's signature covers).
     pub bytes: Vec<u8>,
@@ -44,18 +22,26 @@ pub(crate) struct Checked {
     pub request: SigningRequest,
     /// Its wallet.
     pub wallet: WalletRecord,
-    /// What signing it takes.
-    pub plan: Plan,
+    /// What signing it takes and what policy counts.
+    pub planned: Planned,
 }
 
-/// Decodes `bytes` and checks the request against its wallet and the
-/// deployment's tokens, building what the server will later assemble.
+impl Checked {
+    /// The record of this request started by `initiator`.
+    pub fn record(&self, initiator: &str) -> Result<SigningRecord, FlowError> {
+        SigningRecord::new(&self.request, initiator, &self.planned).map_err(invalid)
+    }
+}
+
+/// Decodes `bytes` and plans the request for its wallet.
 pub(crate) async fn check(hub: &Hub, bytes: &[u8]) -> Result<Checked, FlowError> {
     let request = SigningRequest::from_bytes(bytes).map_err(invalid)?;
     complete(hub, request, bytes).await
 }
 
-/// [`check`] for a request decoded already from `bytes`.
+/// [`check`] for a request decoded already from `bytes`: its wallet and
+/// key, what the wallet is for (a blind wallet signs bare digests only, and
+/// only a blind wallet does), the deployment's tokens, and the plan.
 pub(crate) async fn complete(
     hub: &Hub,
     request: SigningRequest,
@@ -71,46 +57,28 @@ pub(crate) async fn complete(
             "the request names another key than its wallet".into(),
         ));
     }
-    let plan = match &request {
-        SigningRequest::Transfer(intent) => {
-            intent.validate()?;
+    let blind = governance(hub)
+        .await?
+        .state()
+        .blind_wallets
+        .contains(&wallet.id);
+    match (&request, blind) {
+        (SigningRequest::Blind(_), false) => return Err(FlowError::NotBlind(wallet.id.clone())),
+        (SigningRequest::Blind(_), true) => {}
+        (_, true) => return Err(FlowError::BlindOnly(wallet.id.clone())),
+        (SigningRequest::Transfer(intent), false) => {
             custos_chains::intent::check_token(intent, &hub.config().tokens)?;
-            Plan::Transfer(Box::new(custos_chains::build(
-                intent,
-                &account_key(&wallet, intent.account)?,
-            )?))
         }
-        SigningRequest::Message(m) => {
-            check_message(&wallet, &message_spec(m, None))?;
-            Plan::Message
-        }
-        SigningRequest::Psbt(p) => {
-            let network: BitcoinNetwork = p.network.parse()?;
-            let psbt = custos_chains::psbt::parse(&p.psbt)?;
-            let key_at =
-                |a: u32| account_key(&wallet, a).map_err(|_| ChainError::Key("account key"));
-            let planned = custos_chains::psbt::plan(&psbt, network, key_at)?;
-            Plan::Psbt {
-                network,
-                psbt: Box::new(psbt),
-                planned,
-            }
-        }
+        (SigningRequest::Message(_) | SigningRequest::Psbt(_), false) => {}
+    }
+    let key_at = |p: &custos_tss::DerivationPath| {
+        public_key_at(&wallet, p).map_err(|_| custos_chains::ChainError::Key("stored key"))
     };
+    let planned = plan(&request, wallet.scheme, &key_at).map_err(invalid)?;
     Ok(Checked {
         bytes: bytes.to_vec(),
         request,
         wallet,
-        plan,
+        planned,
     })
-}
-
-/// How a raw-message request is signed.
-pub(crate) fn message_spec(m: &MessageRequest, signers: Option<Vec<PartyIndex>>) -> SignSpec {
-    SignSpec {
-        message: m.message.clone(),
-        sha256: m.sha256,
-        path: m.path.clone(),
-        signers,
-    }
 }

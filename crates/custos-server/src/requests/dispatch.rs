@@ -6,19 +6,17 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use custos_chains::intent::TransferIntent;
-use custos_chains::Unsigned;
+use custos_chains::ChainError;
 use custos_net::clock::unix_now as now;
-use custos_protocol::authz::{Authorization, SigningRequest, SIGN_ACTION};
+use custos_protocol::authz::{Authorization, Built, Planned, SigningRequest, SIGN_ACTION};
 use custos_protocol::control::JobKind;
-use custos_tss::PartyIndex;
 
 use crate::error::FlowError;
 use crate::hub::{Hub, HubError};
 use crate::machine::request::{RequestView, SignedView};
-use crate::requests::checked::{message_spec, Checked, Plan};
-use crate::requests::stored::{governance, invalid, load, refused, save, unhex};
-use crate::signing::{choose_signers, AuthContext};
+use crate::requests::checked::Checked;
+use crate::requests::stored::{governance, load, refused, save, unhex};
+use crate::signing::choose_signers;
 use crate::store::{SessionKind, WalletRecord};
 use crate::transfers::signatures;
 
@@ -72,15 +70,15 @@ pub(crate) async fn dispatch(
 }
 
 async fn run(hub: &Hub, view: &RequestView, checked: Checked) -> Result<SignedView, FlowError> {
+    let record = checked.record(&view.record.initiator)?;
     let Checked {
         request,
         wallet: w,
-        plan,
-        ..
+        planned,
+        bytes,
     } = checked;
     let w = &w;
     let gov = governance(hub).await?;
-    let record = request.record(&view.record.initiator).map_err(invalid)?;
     let timeout = Duration::from_millis(hub.config().session_timeout_ms);
     #[allow(unused_mut)]
     let mut auth = Authorization {
@@ -100,17 +98,30 @@ async fn run(hub: &Hub, view: &RequestView, checked: Checked) -> Result<SignedVi
     let mut signers = view.signers.clone();
     #[allow(unused_mut)]
     let mut log = true;
+    #[allow(unused_mut)]
+    let (mut bytes, mut planned) = (bytes, planned);
+    // Test builds: a lying server sends the nodes another request (and
+    // plans what it would assemble from that one).
     #[cfg(feature = "fault-injection")]
-    let mut edited = request.clone();
-    #[cfg(feature = "fault-injection")]
-    if let SigningRequest::Transfer(_) = &request {
-        let stale = hub
-            .authority()
-            .chain()
-            .await
-            .last()
-            .map(|p| p.proposal.prev);
-        crate::fault::edit_authorization(&mut auth, &mut edited, &mut log, stale);
+    {
+        let mut edited = request.clone();
+        if let SigningRequest::Transfer(_) = &request {
+            let stale = hub
+                .authority()
+                .chain()
+                .await
+                .last()
+                .map(|p| p.proposal.prev);
+            crate::fault::edit_authorization(&mut auth, &mut edited, &mut log, stale);
+        }
+        if edited != request {
+            bytes = edited
+                .to_bytes()
+                .map_err(crate::requests::stored::invalid)?;
+            planned = crate::requests::checked::complete(hub, edited, &bytes)
+                .await?
+                .planned;
+        }
     }
     if log {
         let detail =
@@ -122,99 +133,26 @@ async fn run(hub: &Hub, view: &RequestView, checked: Checked) -> Result<SignedVi
         let required = signers.clone().unwrap_or_default();
         let (_, witnessed) = hub.checkpoint(&up, &required, timeout).await?;
         // Unnamed signers come from the nodes that witnessed the entry: the
-        // others would refuse it as not covered by their checkpoint. (When
-        // all did, the choice stays open, e.g. to a presignature's subset.)
+        // others would refuse it as not covered by their checkpoint.
         if signers.is_none() && witnessed != up {
             let t = usize::from(hub.config().threshold);
             signers = Some(witnessed.into_iter().take(t).collect());
         }
     }
-    let ctx = AuthContext {
-        request_id: request.request_id(),
-        wallet: w.id.clone(),
-        auth,
-    };
-    match (&request, plan) {
-        (SigningRequest::Transfer(intent), Plan::Transfer(unsigned)) => {
-            // Test builds: a lying server sends the nodes another intent
-            // (and builds what it would assemble from that one).
-            #[cfg(feature = "fault-injection")]
-            let (intent, unsigned) = match &edited {
-                SigningRequest::Transfer(t) if t != intent => (
-                    t,
-                    Box::new(custos_chains::build(
-                        t,
-                        &crate::transfers::account_key(w, t.account)?,
-                    )?),
-                ),
-                _ => (intent, unsigned),
-            };
-            transfer(hub, signers, intent, &unsigned, w, ctx, timeout).await
-        }
-        (SigningRequest::Message(m), Plan::Message) => {
-            let s = crate::signing::sign(hub, &w.id, message_spec(m, signers), &ctx).await?;
-            Ok(SignedView {
-                scheme: Some(s.scheme.to_string()),
-                public_key: Some(s.public_key),
-                message: Some(s.message),
-                signature: Some(s.signature),
-                presigned: s.presigned,
-                ..SignedView::default()
-            })
-        }
-        (
-            SigningRequest::Psbt(p),
-            Plan::Psbt {
-                network,
-                psbt,
-                planned,
-            },
-        ) => {
-            let s = crate::transfers::sign_psbt(
-                hub, w, network, &p.network, *psbt, &planned, signers, &ctx,
-            )
-            .await?;
-            Ok(SignedView {
-                psbt: Some(s.psbt),
-                raw_tx: s.raw_tx,
-                prevouts: prevouts(&s.prevouts),
-                ..SignedView::default()
-            })
-        }
-        _ => Err(FlowError::Invalid(
-            "the request and its plan disagree".into(),
-        )),
-    }
-}
-
-fn prevouts(p: &[(Vec<u8>, u64)]) -> Vec<(String, u64)> {
-    p.iter().map(|(s, v)| (hex::encode(s), *v)).collect()
-}
-
-async fn transfer(
-    hub: &Hub,
-    signers: Option<Vec<PartyIndex>>,
-    intent: &TransferIntent,
-    unsigned: &Unsigned,
-    w: &WalletRecord,
-    ctx: AuthContext,
-    timeout: Duration,
-) -> Result<SignedView, FlowError> {
     let signers = choose_signers(hub, signers).await?;
     #[allow(unused_mut)]
-    let mut payloads: Vec<Vec<u8>> = unsigned
-        .payloads
+    let mut payloads: Vec<Vec<u8>> = planned
+        .work
         .iter()
-        .map(|p| p.message().to_vec())
+        .map(|(_, p)| p.message().to_vec())
         .collect();
     #[cfg(feature = "fault-injection")]
     crate::fault::edit_payloads(&mut payloads);
-    let kind = JobKind::SignTransfer {
-        key_id: w.key_id.clone(),
+    let kind = JobKind::Sign {
         signers: signers.clone(),
-        intent: intent.to_bytes()?,
+        request: bytes,
         payloads,
-        auth: ctx.auth,
+        auth,
     };
     let (_, outcomes) = hub
         .run_each(
@@ -227,15 +165,94 @@ async fn transfer(
         )
         .await?;
     let sigs = signatures(&outcomes)?;
-    let signed = custos_chains::assemble(unsigned, &sigs).map_err(|_| {
-        FlowError::Hub(HubError::Disagree(
-            "the nodes' signatures do not complete the transaction",
-        ))
-    })?;
-    Ok(SignedView {
-        raw_tx: Some(signed.raw_tx),
-        from: Some(signed.from),
-        prevouts: prevouts(&signed.prevouts),
-        ..SignedView::default()
-    })
+    assemble(w, &request, planned, &sigs)
+}
+
+fn disagree() -> FlowError {
+    FlowError::Hub(HubError::Disagree(
+        "the nodes' signatures do not complete what was requested",
+    ))
+}
+
+/// Puts the nodes' signatures into what the request planned, verifying
+/// each first.
+fn assemble(
+    w: &WalletRecord,
+    request: &SigningRequest,
+    planned: Planned,
+    sigs: &[Vec<u8>],
+) -> Result<SignedView, FlowError> {
+    match (request, planned.built) {
+        (SigningRequest::Transfer(_), Built::Transfer(unsigned)) => {
+            let signed = custos_chains::assemble(&unsigned, sigs).map_err(|_| disagree())?;
+            Ok(SignedView {
+                raw_tx: Some(signed.raw_tx),
+                from: Some(signed.from),
+                prevouts: prevouts(&signed.prevouts),
+                ..SignedView::default()
+            })
+        }
+        (
+            SigningRequest::Psbt(_),
+            Built::Psbt {
+                network,
+                mut psbt,
+                planned,
+            },
+        ) => {
+            let key_at = |a: u32| {
+                crate::transfers::account_key(w, a).map_err(|_| ChainError::Key("account key"))
+            };
+            custos_chains::psbt::apply(&mut psbt, network, &planned, sigs, key_at)
+                .map_err(|_| disagree())?;
+            let s = custos_chains::psbt::finish(&psbt)?;
+            Ok(SignedView {
+                psbt: Some(s.psbt),
+                raw_tx: s.raw_tx,
+                prevouts: prevouts(&s.prevouts),
+                ..SignedView::default()
+            })
+        }
+        (SigningRequest::Message(m), Built::Message { format, key }) => {
+            let sig = sigs.first().ok_or_else(disagree)?;
+            let encoded = custos_chains::message::encode(format, &key, &m.message, sig)
+                .map_err(|_| disagree())?;
+            let address = custos_chains::message::signer_address(
+                format,
+                &key,
+                custos_chains::intent::BitcoinNetwork::Mainnet,
+            )?;
+            let signed = planned.work.first().map(|(_, p)| hex::encode(p.message()));
+            Ok(SignedView {
+                scheme: Some(key.scheme.to_string()),
+                public_key: Some(hex::encode(&key.public_key)),
+                message: signed,
+                signature: Some(hex::encode(sig)),
+                format: Some(format.to_string()),
+                address: Some(address),
+                encoded: Some(encoded),
+                ..SignedView::default()
+            })
+        }
+        (SigningRequest::Blind(b), Built::Blind { key }) => {
+            let sig = sigs.first().ok_or_else(disagree)?;
+            if !custos_tss::verify(key.scheme, &key.public_key, &b.digest, sig) {
+                return Err(disagree());
+            }
+            Ok(SignedView {
+                scheme: Some(key.scheme.to_string()),
+                public_key: Some(hex::encode(&key.public_key)),
+                message: Some(hex::encode(b.digest)),
+                signature: Some(hex::encode(sig)),
+                ..SignedView::default()
+            })
+        }
+        _ => Err(FlowError::Invalid(
+            "the request and its plan disagree".into(),
+        )),
+    }
+}
+
+fn prevouts(p: &[(Vec<u8>, u64)]) -> Vec<(String, u64)> {
+    p.iter().map(|(s, v)| (hex::encode(s), *v)).collect()
 }

@@ -12,10 +12,11 @@ mod stored;
 
 use custos_governance::{approval_message, initiate_message, Governance, Role};
 use custos_net::clock::unix_now as now;
-use custos_policy::{Action, Approver, Decision, Spent, Transfer};
-use custos_protocol::authz::{SigningRecord, SigningRequest};
+use custos_policy::{Action, Approver, Decision, Spent};
+use custos_protocol::authz::SigningRecord;
 use custos_tss::PartyIndex;
 
+pub(crate) use stored::governance as governance_of;
 pub use stored::{get, list};
 
 use crate::error::FlowError;
@@ -42,57 +43,31 @@ async fn spent(hub: &Hub) -> Result<Vec<Spent>, FlowError> {
         .await?
         .iter()
         .filter(|r| r.stage.is_dispatched())
-        .filter_map(|r| {
-            Some(Spent {
-                time: r.created_at,
-                wallet: r.record.wallet.clone(),
-                initiator: r.record.initiator.clone(),
-                chain: r.record.chain.clone(),
-                asset: r.record.asset.clone(),
-                amount: r.record.amount.parse().ok()?,
-            })
-        })
+        .filter_map(|r| r.record.spent(r.created_at))
         .collect())
 }
 
+/// The policy's decision on `record` (per asset bucket) and the names of
+/// the rules that decided, as every node will decide it.
 async fn decide(
     hub: &Hub,
     gov: &Governance,
     record: &SigningRecord,
 ) -> Result<(Decision, Option<String>), FlowError> {
-    let s = gov.state();
-    let (policy, book) =
-        custos_policy::from_documents(s.policy.as_deref(), s.address_book.as_deref())
-            .map_err(|e| FlowError::Invalid(e.to_string()))?;
-    let transfer = Transfer {
-        initiator: record.initiator.clone(),
-        roles: gov.state().role_names(&record.initiator),
-        wallet: record.wallet.clone(),
-        wallet_groups: book.groups_of_wallet(&record.wallet),
-        chain: record.chain.clone(),
-        asset: record.asset.clone(),
-        destination: record.destination.clone(),
-        amount: record
-            .amount
-            .parse()
-            .map_err(|_| FlowError::Invalid("amount".into()))?,
-    };
-    let ledger: Vec<Spent> = spent(hub).await?;
-    let d = custos_policy::evaluate(&policy, &book, &transfer, now(), &ledger)
+    let (policy, book) = custos_protocol::policy::load(gov.state())
         .map_err(|e| FlowError::Invalid(e.to_string()))?;
-    let name = d
-        .rule
-        .and_then(|i| policy.rules.get(i))
-        .map(|r| r.name.clone());
-    Ok((d, name))
+    let request = custos_protocol::policy::request_of(record, gov.state(), &book)
+        .ok_or_else(|| FlowError::Invalid("amount".into()))?;
+    let ledger: Vec<Spent> = spent(hub).await?;
+    let d = custos_policy::evaluate(&policy, &book, &request, now(), &ledger)
+        .map_err(|e| FlowError::Invalid(e.to_string()))?;
+    let names = d.rule_names(&policy);
+    Ok((d, names))
 }
 
-fn describe(a: &Action) -> String {
-    match a {
-        Action::Allow => "allow".into(),
-        Action::Block => "block".into(),
-        Action::Approve { count, .. } => format!("approve {count}"),
-    }
+/// Whether any bucket of `d` blocks.
+fn blocks(d: &Decision) -> bool {
+    d.buckets.iter().any(|b| b.action == Action::Block)
 }
 
 /// Records a signing request the initiator signed; dispatches it at once
@@ -116,7 +91,7 @@ pub async fn submit(
             "{initiator} does not hold the initiator role"
         )));
     }
-    let record = request.record(initiator).map_err(invalid)?;
+    let record = checked.record(initiator)?;
     let (decision, rule) = decide(hub, &gov, &record).await?;
     let mut view = RequestView {
         id: record.request_id.clone(),
@@ -126,7 +101,7 @@ pub async fn submit(
         initiator_signature: hex::encode(signature),
         head: hex::encode(gov.head()),
         approvals: Vec::new(),
-        decision: describe(&decision.action),
+        decision: decision.describe(),
         rule,
         stage: Stage::Pending,
         signers,
@@ -139,7 +114,7 @@ pub async fn submit(
     )
     .await
     .map_err(|e| FlowError::Audit(e.to_string()))?;
-    if decision.action == Action::Block && !fault_active() {
+    if blocks(&decision) && !fault_active() {
         let why = match &view.rule {
             Some(r) => format!("policy rule {r:?} blocks this transfer"),
             None => "no policy rule matches (default deny)".into(),
@@ -148,8 +123,7 @@ pub async fn submit(
     }
     // Test builds: a lying server dispatches without approvals, or despite
     // its own reading of the policy.
-    let force =
-        fault_is("no-approvals") || (fault_is("accept") && decision.action == Action::Block);
+    let force = fault_is("no-approvals") || (fault_is("accept") && blocks(&decision));
     if view.is_pending()
         && (custos_policy::check_approvals(&decision, initiator, &[]).is_ok() || force)
     {
@@ -190,8 +164,8 @@ pub async fn approve(
         .verify_user(user, &approval_message(&hash, &gov.head()), signature)
         .map_err(|e| forbidden(e.to_string()))?;
     let bytes = unhex(&view.request, "request")?;
-    let request = SigningRequest::from_bytes(&bytes).map_err(invalid)?;
-    let record = request.record(&view.record.initiator).map_err(invalid)?;
+    let checked = checked::check(hub, &bytes).await?;
+    let record = checked.record(&view.record.initiator)?;
     let (decision, _) = decide(hub, &gov, &record).await?;
     let me = Approver {
         user: user.to_owned(),
@@ -221,10 +195,15 @@ pub async fn approve(
         .collect();
     // Test builds: a lying server dispatches short of the quorum, or counts
     // approvals it should have refused.
-    let need = match &decision.action {
-        Action::Approve { count, .. } => *count as usize,
-        _ => 0,
-    };
+    let need = decision
+        .buckets
+        .iter()
+        .map(|b| match &b.action {
+            Action::Approve { count, .. } => *count as usize,
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
     let force = fault_is("below-quorum") || (fault_is("accept") && view.approvals.len() >= need);
     if custos_policy::check_approvals(&decision, &view.record.initiator, &approvers).is_ok()
         || force
@@ -234,7 +213,7 @@ pub async fn approve(
     // The quorum's dispatch builds what it signs once, from this decoding;
     // like every check, before the approval is logged.
     let checked = match view.stage {
-        Stage::Approved => Some(checked::complete(hub, request, &bytes).await?),
+        Stage::Approved => Some(checked),
         _ => None,
     };
     hub.audit(

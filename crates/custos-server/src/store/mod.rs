@@ -112,8 +112,6 @@ pub enum SessionKind {
     Keygen,
     /// Signing.
     Sign,
-    /// Presignature generation.
-    Presign,
 }
 
 /// Where a session or request stands.
@@ -150,45 +148,6 @@ pub struct SessionRecord {
     pub updated_at: i64,
 }
 
-/// A request to sign.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignRequestRecord {
-    /// Id.
-    pub id: String,
-    /// Wallet.
-    pub wallet_id: String,
-    /// Message (or digest) to sign.
-    pub message: Vec<u8>,
-    /// Derivation path (`m/…`).
-    pub path: String,
-    /// State.
-    pub state: State,
-    /// The session that signed it.
-    pub session_id: Option<String>,
-    /// The signature, once done.
-    pub signature: Option<Vec<u8>>,
-    /// Failure reason.
-    pub error: Option<String>,
-    /// Creation time.
-    pub created_at: i64,
-    /// Last change.
-    pub updated_at: i64,
-}
-
-/// A presignature in a wallet's pool (the server schedules; the secret
-/// parts stay in the signers' vaults).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PresignatureRecord {
-    /// Presignature id (hex).
-    pub id: String,
-    /// Wallet.
-    pub wallet_id: String,
-    /// Its signers, sorted.
-    pub signers: Vec<PartyIndex>,
-    /// Unix seconds.
-    pub created_at: i64,
-}
-
 /// The server's persistent state.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -220,35 +179,6 @@ pub trait Store: Send + Sync {
         error: Option<&str>,
         now: i64,
     ) -> Result<(), StoreError>;
-    /// Records a new signing request.
-    async fn insert_request(&self, request: &SignRequestRecord) -> Result<(), StoreError>;
-    /// One request.
-    async fn request(&self, id: &str) -> Result<Option<SignRequestRecord>, StoreError>;
-    /// Requests of a wallet, oldest first.
-    async fn requests_of(&self, wallet_id: &str) -> Result<Vec<SignRequestRecord>, StoreError>;
-    /// Completes a running request with its signature; `Conflict` if not running.
-    async fn complete_request(
-        &self,
-        id: &str,
-        session_id: &str,
-        signature: &[u8],
-        now: i64,
-    ) -> Result<(), StoreError>;
-    /// Fails a running request; `Conflict` if not running.
-    async fn fail_request(&self, id: &str, error: &str, now: i64) -> Result<(), StoreError>;
-    /// Adds a ready presignature to a wallet's pool.
-    async fn insert_presignature(&self, p: &PresignatureRecord) -> Result<(), StoreError>;
-    /// Takes the oldest ready presignature of `wallet_id` made for exactly
-    /// `signers` (sorted), marking it taken; a presignature is handed out
-    /// once, also to concurrent callers.
-    async fn take_presignature(
-        &self,
-        wallet_id: &str,
-        signers: &[PartyIndex],
-        now: i64,
-    ) -> Result<Option<String>, StoreError>;
-    /// Ready presignatures of a wallet.
-    async fn ready_presignatures(&self, wallet_id: &str) -> Result<u64, StoreError>;
     /// Appends audit entry `seq`; `Conflict` if it exists (never rewritten).
     async fn audit_append(&self, seq: u64, body: &[u8]) -> Result<(), StoreError>;
     /// Audit entries from `from` on, at most `limit`, in order.
@@ -295,23 +225,17 @@ impl SessionKind {
             SessionKind::AuxInfo => "aux-info",
             SessionKind::Keygen => "keygen",
             SessionKind::Sign => "sign",
-            SessionKind::Presign => "presign",
         }
     }
 
     pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
-        [
-            SessionKind::AuxInfo,
-            SessionKind::Keygen,
-            SessionKind::Sign,
-            SessionKind::Presign,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-        .ok_or_else(|| StoreError::Corrupt {
-            what: "session kind",
-            detail: s.to_owned(),
-        })
+        [SessionKind::AuxInfo, SessionKind::Keygen, SessionKind::Sign]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| StoreError::Corrupt {
+                what: "session kind",
+                detail: s.to_owned(),
+            })
     }
 }
 

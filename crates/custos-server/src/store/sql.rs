@@ -3,12 +3,11 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use custos_tss::{PartyIndex, Scheme};
+use custos_tss::Scheme;
 use sqlx::Row;
 
 use super::{
-    CommitteeRecord, NodeRecord, PresignatureRecord, SessionKind, SessionRecord, SignRequestRecord,
-    State, Store, StoreError, WalletRecord,
+    CommitteeRecord, NodeRecord, SessionKind, SessionRecord, State, Store, StoreError, WalletRecord,
 };
 
 /// Maps unique and foreign-key violations to `Conflict`.
@@ -70,22 +69,6 @@ macro_rules! store_impl {
                     root_key: row.try_get("root_key")?,
                     chain_code: row.try_get("chain_code")?,
                     created_at: row.try_get("created_at")?,
-                })
-            }
-
-            fn request_row(row: &<$db as sqlx::Database>::Row) -> Result<SignRequestRecord, StoreError> {
-                let state: String = row.try_get("state")?;
-                Ok(SignRequestRecord {
-                    id: row.try_get("id")?,
-                    wallet_id: row.try_get("wallet_id")?,
-                    message: row.try_get("message")?,
-                    path: row.try_get("path")?,
-                    state: State::parse(&state)?,
-                    session_id: row.try_get("session_id")?,
-                    signature: row.try_get("signature")?,
-                    error: row.try_get("error")?,
-                    created_at: row.try_get("created_at")?,
-                    updated_at: row.try_get("updated_at")?,
                 })
             }
 
@@ -259,125 +242,6 @@ macro_rules! store_impl {
                 } else {
                     Err(self.missing_or_conflict("sessions", id, "not running").await)
                 }
-            }
-
-            async fn insert_request(&self, q: &SignRequestRecord) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO sign_requests (id, wallet_id, message, path, state, session_id, signature, error, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(&q.id)
-                .bind(&q.wallet_id)
-                .bind(&q.message)
-                .bind(&q.path)
-                .bind(q.state.as_str())
-                .bind(&q.session_id)
-                .bind(&q.signature)
-                .bind(&q.error)
-                .bind(q.created_at)
-                .bind(q.updated_at)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| conflict("sign request", &q.id, e))?;
-                Ok(())
-            }
-
-            async fn request(&self, id: &str) -> Result<Option<SignRequestRecord>, StoreError> {
-                let row = sqlx::query("SELECT * FROM sign_requests WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
-                row.as_ref().map(Self::request_row).transpose()
-            }
-
-            async fn requests_of(&self, wallet_id: &str) -> Result<Vec<SignRequestRecord>, StoreError> {
-                let rows = sqlx::query("SELECT * FROM sign_requests WHERE wallet_id = $1 ORDER BY created_at, id")
-                    .bind(wallet_id)
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter().map(Self::request_row).collect()
-            }
-
-            async fn complete_request(&self, id: &str, session_id: &str, signature: &[u8], now: i64) -> Result<(), StoreError> {
-                let done = sqlx::query(
-                    "UPDATE sign_requests SET state = 'done', session_id = $1, signature = $2, updated_at = $3 \
-                     WHERE id = $4 AND state = 'running'",
-                )
-                .bind(session_id)
-                .bind(signature)
-                .bind(now)
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| conflict("sign request", id, e))?;
-                if done.rows_affected() == 1 {
-                    Ok(())
-                } else {
-                    Err(self.missing_or_conflict("sign_requests", id, "not running").await)
-                }
-            }
-
-            async fn fail_request(&self, id: &str, error: &str, now: i64) -> Result<(), StoreError> {
-                let done = sqlx::query(
-                    "UPDATE sign_requests SET state = 'failed', error = $1, updated_at = $2 WHERE id = $3 AND state = 'running'",
-                )
-                .bind(error)
-                .bind(now)
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-                if done.rows_affected() == 1 {
-                    Ok(())
-                } else {
-                    Err(self.missing_or_conflict("sign_requests", id, "not running").await)
-                }
-            }
-
-            async fn insert_presignature(&self, p: &PresignatureRecord) -> Result<(), StoreError> {
-                sqlx::query("INSERT INTO presignatures (id, wallet_id, signers, state, created_at) VALUES ($1, $2, $3, 'ready', $4)")
-                    .bind(&p.id)
-                    .bind(&p.wallet_id)
-                    .bind(to_json(&p.signers))
-                    .bind(p.created_at)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| conflict("presignature", &p.id, e))?;
-                Ok(())
-            }
-
-            async fn take_presignature(
-                &self,
-                wallet_id: &str,
-                signers: &[PartyIndex],
-                now: i64,
-            ) -> Result<Option<String>, StoreError> {
-                let signers = to_json(&signers);
-                // Pick, then claim with a conditional update; a caller that
-                // lost the race picks again.
-                for _ in 0..8 {
-                    let row = sqlx::query("SELECT id FROM presignatures WHERE wallet_id = $1 AND signers = $2 AND state = 'ready' ORDER BY created_at, id LIMIT 1")
-                        .bind(wallet_id)
-                        .bind(&signers)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    let Some(row) = row else { return Ok(None) };
-                    let id: String = row.try_get("id")?;
-                    let claimed = sqlx::query("UPDATE presignatures SET state = 'taken', taken_at = $1 WHERE id = $2 AND state = 'ready'")
-                        .bind(now)
-                        .bind(&id)
-                        .execute(&self.pool)
-                        .await?;
-                    if claimed.rows_affected() == 1 {
-                        return Ok(Some(id));
-                    }
-                }
-                Ok(None)
-            }
-
-            async fn ready_presignatures(&self, wallet_id: &str) -> Result<u64, StoreError> {
-                let row = sqlx::query("SELECT COUNT(*) AS n FROM presignatures WHERE wallet_id = $1 AND state = 'ready'")
-                    .bind(wallet_id)
-                    .fetch_one(&self.pool)
-                    .await?;
-                let n: i64 = row.try_get("n")?;
-                Ok(u64::try_from(n).unwrap_or(0))
             }
 
             async fn audit_append(&self, seq: u64, body: &[u8]) -> Result<(), StoreError> {

@@ -3,16 +3,15 @@
 //! Flow per committee: each party generates safe primes ahead of time
 //! ([`SafePrimes`]), the committee runs [`aux_info`] once, and every later key
 //! of that committee costs only a DKG ([`keygen`]) of a few milliseconds.
-//! Signing is either one interactive run ([`sign`]) or a presignature made ahead
-//! of time ([`presign`]) plus a one-round online step ([`sign_with_presignature`]).
+//! Signing is one interactive run ([`sign`]), always in full: there is no
+//! presignature pool (ADR 0008: with a known nonce point, a signature on one
+//! digest under one non-hardened child is one on a computable other digest
+//! under a sibling key).
 //!
 //! cggmp24's errors are opaque and its blame list is private, so an aborted
-//! cggmp24 run reports the library's reason without naming the cheater. Our own
-//! online step (combining partial signatures) checks each partial against the
-//! presignature commitments and does name the culprit.
+//! cggmp24 run reports the library's reason without naming the cheater.
 
 mod adapter;
-mod presign;
 mod primes;
 
 use std::sync::Arc;
@@ -24,7 +23,6 @@ use generic_ec::{NonZero, Point, Scalar};
 use rand_core::{CryptoRng, RngCore};
 use sha2::Sha256;
 
-pub use presign::{presign, sign_with_presignature, Presignature};
 pub use primes::SafePrimes;
 
 use crate::error::{Error, ParamError};
@@ -185,11 +183,10 @@ impl EcdsaKeyShare {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EcdsaMessage {
     /// A 32-byte digest whose preimage this node computed itself (a BIP-143 or
-    /// BIP-341 sighash, an EIP-1559 signing hash). Full signing only: with a
-    /// presignature, signing a hash without its preimage allows forgeries
-    /// (see cggmp24's `PrehashedDataToSign` docs).
+    /// BIP-341 sighash, an EIP-1559 signing hash, an EIP-191 or BIP-322
+    /// message digest), or a blind wallet's digest. Full signing only.
     Prehashed([u8; 32]),
-    /// A message hashed here with SHA-256. Allowed with presignatures.
+    /// A message hashed here with SHA-256.
     Sha256(Vec<u8>),
 }
 

@@ -37,6 +37,10 @@ pub struct ChangeArgs {
     /// Replace the address book with this JSON file.
     #[arg(long)]
     address_book: Option<PathBuf>,
+    /// Allow one blind wallet of this id (repeatable): its key signs bare
+    /// digests only and is never offered for deposits.
+    #[arg(long = "allow-blind-wallet", value_name = "ID")]
+    allow_blind_wallet: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -148,6 +152,7 @@ pub fn run(cmd: GovernanceCommand, data_dir: &Path) -> Result<()> {
                 quorum: changes.quorum,
                 policy: changes.policy,
                 address_book: changes.address_book,
+                allow_blind_wallet: changes.allow_blind_wallet,
             };
             print_proposal(&govern::propose(&c, &key, &changes)?);
             Ok(())

@@ -10,28 +10,37 @@ use super::print_request;
 use crate::client::Client;
 use crate::json::Field;
 use crate::{govern, userkey};
+use custos_chains::message::MessageFormat;
 
 #[derive(clap::Args)]
 pub struct SignArgs {
     /// Wallet id.
     #[arg(long)]
     wallet: String,
-    /// Message or digest, hex.
+    /// The message, as text.
+    #[arg(long, conflicts_with_all = ["message_hex", "digest"])]
+    message: Option<String>,
+    /// The message, hex (the nodes hash it by the format's convention).
+    #[arg(long, conflicts_with = "digest")]
+    message_hex: Option<String>,
+    /// eip191 | bip322 | solana-offchain (default: the wallet scheme's
+    /// chain; ECDSA wallets serve two and must name one).
     #[arg(long)]
-    message_hex: String,
+    format: Option<String>,
+    /// A bare 32-byte digest, hex: blind wallets only (created for it by an
+    /// admin quorum); always a full threshold signing.
+    #[arg(long)]
+    digest: Option<String>,
     /// Signer indices, comma-separated (default: the first t connected nodes).
     #[arg(long, value_delimiter = ',')]
     signers: Option<Vec<u16>>,
     /// Non-hardened derivation path (default m).
     #[arg(long)]
     path: Option<String>,
-    /// ECDSA: `sha256` to have each node hash the message itself (else the
-    /// message is the 32-byte digest). Only such signings at the root key
-    /// may use a pooled presignature.
-    #[arg(long, value_name = "sha256")]
-    hash: Option<String>,
-    /// Print {"scheme","public_key","message","signature","request"}; for
-    /// ECDSA "message" is the digest the signature verifies against.
+    /// Print {"scheme","public_key","format","address","message","signature","encoded","request"}:
+    /// "message" is what the signature verifies against (the digest the
+    /// format made, or for Ed25519 its bytes); "encoded" is the signature in
+    /// the chain's convention.
     #[arg(long)]
     json: bool,
     /// Your (the initiator's) key file (default: the demo admin of `custos up`).
@@ -121,36 +130,54 @@ pub enum PsbtCommand {
     },
 }
 
-/// `custos sign`: a raw message or digest.
+/// `custos sign`: a message by its chain's convention, or (blind wallets
+/// only) a bare digest.
 pub fn message(a: SignArgs, data_dir: &Path) -> Result<()> {
-    if hex::decode(&a.message_hex).is_err() {
-        bail!("--message-hex is not hex");
-    }
-    let sha256 = match a.hash.as_deref() {
-        None => false,
-        Some("sha256") => true,
-        Some(other) => bail!("unknown --hash {other:?} (supported: sha256)"),
-    };
     let c = Client::locate(data_dir)?;
     let key = userkey::locate(a.key, data_dir)?;
-    let r = govern::sign_message(
-        &c,
-        &key,
-        &a.wallet,
-        a.path.as_deref().unwrap_or("m"),
-        hex::decode(&a.message_hex)?,
-        sha256,
-        a.signers,
-    )?;
+    let path = a.path.as_deref().unwrap_or("m");
+    let r = if let Some(d) = &a.digest {
+        let digest: [u8; 32] = hex::decode(d)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .context("--digest is 32 bytes of hex")?;
+        govern::sign_blind(&c, &key, &a.wallet, path, digest, a.signers)?
+    } else {
+        let message = match (&a.message, &a.message_hex) {
+            (Some(text), None) => text.as_bytes().to_vec(),
+            (None, Some(h)) => hex::decode(h).context("--message-hex is not hex")?,
+            _ => bail!("give --message or --message-hex (or --digest on a blind wallet)"),
+        };
+        let format: MessageFormat = match &a.format {
+            Some(f) => f.parse()?,
+            None => {
+                let w = c.get_as(&key, &format!("/v1/wallets/{}", a.wallet))?;
+                let scheme: custos_tss::Scheme = w
+                    .at("scheme")
+                    .as_str()
+                    .unwrap_or_default()
+                    .parse()
+                    .map_err(anyhow::Error::msg)?;
+                MessageFormat::for_scheme(scheme).context(
+                    "an ECDSA wallet signs eip191 (Ethereum) or bip322 (Bitcoin) messages: give --format",
+                )?
+            }
+        };
+        govern::sign_message(&c, &key, &a.wallet, path, format, message, a.signers)?
+    };
     let s = r.at("signed");
     if r.at("state") != "signed" {
         print_request(&r, a.json);
     } else if a.json {
         let record = serde_json::json!({
             "scheme": s.at("scheme"), "public_key": s.at("public_key"),
-            "message": s.at("message"), "signature": s.at("signature"), "request": r.at("id"),
+            "format": s.at("format"), "address": s.at("address"),
+            "message": s.at("message"), "signature": s.at("signature"),
+            "encoded": s.at("encoded"), "request": r.at("id"),
         });
         println!("{record}");
+    } else if let Some(e) = s.at("encoded").as_str() {
+        println!("{e}");
     } else {
         println!("{}", s.at("signature").as_str().unwrap_or_default());
     }

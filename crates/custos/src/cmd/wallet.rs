@@ -17,6 +17,11 @@ pub enum WalletCommand {
         /// ecdsa-secp256k1 | schnorr-bip340 | ed25519
         #[arg(long)]
         scheme: String,
+        /// Create the blind wallet of this id (allowed first by an admin
+        /// quorum: `governance propose --allow-blind-wallet ID`); its key
+        /// signs bare digests only (`custos sign --blind`).
+        #[arg(long, value_name = "ID")]
+        blind: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -37,21 +42,6 @@ pub enum WalletCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
-    },
-    /// Add ECDSA presignatures to a wallet's pool now (the server also
-    /// refills it in the background up to its `presignature_target`).
-    Presign {
-        /// Wallet id.
-        id: String,
-        /// How many.
-        #[arg(long, default_value_t = 1)]
-        count: u32,
-        /// Signer indices, comma-separated (default: the first t connected nodes).
-        #[arg(long, value_delimiter = ',')]
-        signers: Option<Vec<u16>>,
-        /// An admin's key file (default: the demo admin of `custos up`).
-        #[arg(long)]
-        key: Option<PathBuf>,
     },
 }
 
@@ -77,7 +67,12 @@ pub struct AddressArgs {
 pub fn run(cmd: WalletCommand, data_dir: &Path) -> Result<()> {
     let c = Client::locate(data_dir)?;
     match cmd {
-        WalletCommand::Create { scheme, json, key } => {
+        WalletCommand::Create {
+            scheme,
+            blind,
+            json,
+            key,
+        } => {
             let key = userkey::locate(key, data_dir)?;
             let c = c.read_as(&key);
             let stop = AtomicBool::new(false);
@@ -87,7 +82,7 @@ pub fn run(cmd: WalletCommand, data_dir: &Path) -> Result<()> {
                     &key,
                     "POST",
                     "/v1/wallets",
-                    &serde_json::json!({ "scheme": scheme }),
+                    &serde_json::json!({ "scheme": scheme, "blind": blind }),
                 );
                 stop.store(true, Ordering::Relaxed);
                 created
@@ -105,21 +100,6 @@ pub fn run(cmd: WalletCommand, data_dir: &Path) -> Result<()> {
             }
         }
         WalletCommand::Show { id, json } => client::print_wallet(&c.wallet(&id)?, json),
-        WalletCommand::Presign {
-            id,
-            count,
-            signers,
-            key,
-        } => {
-            let key = userkey::locate(key, data_dir)?;
-            let pool = c.signed(
-                &key,
-                "POST",
-                &format!("/v1/wallets/{id}/presignatures"),
-                &serde_json::json!({ "count": count, "signers": signers }),
-            )?;
-            println!("{} presignatures ready", pool.at("ready"));
-        }
     }
     Ok(())
 }
@@ -127,6 +107,12 @@ pub fn run(cmd: WalletCommand, data_dir: &Path) -> Result<()> {
 /// `custos address`.
 pub fn address(a: AddressArgs, data_dir: &Path) -> Result<()> {
     let c = Client::locate(data_dir)?;
+    if c.wallet(&a.wallet)?.at("blind") == true {
+        anyhow::bail!(
+            "wallet {} is a blind wallet: it has no deposit addresses (its key signs bare digests only)",
+            a.wallet
+        );
+    }
     let r = c.address(&a.wallet, a.index, a.chain, a.network)?;
     if a.json {
         println!("{}", serde_json::json!({ "address": r.at("address") }));

@@ -78,7 +78,7 @@ pub(crate) fn malicious_server(c: &mut Cluster, wallets: &BTreeMap<&str, String>
         (
             "unlogged",
             &["ann", "bob"],
-            "is not covered by an audit checkpoint",
+            "is not covered, as this node planned it, by an audit checkpoint",
         ),
         (
             "payload",
@@ -111,10 +111,11 @@ pub(crate) fn malicious_server(c: &mut Cluster, wallets: &BTreeMap<&str, String>
         err.contains("was signed before; refusing to sign it again"),
         "{err}"
     );
-    // (10) Velocity: two bitcoin transfers used the initiator's hourly
-    // 240 000 sat; a third, sent to the other node pair by a server that
-    // ignores policy, is refused (node 2 never signed the first two but
-    // witnessed them in the audit log).
+    // (10) Velocity: a transfer and a PSBT signing of the wallet (one bitcoin
+    // bucket, fees included: about 220 600 sat) used most of its hourly
+    // 250 000 sat; a third request of 50 000, sent to the other node pair by
+    // a server that ignores policy, is refused (node 2 never signed the first
+    // ones but witnessed them in the audit log).
     let err = c
         .run(&[
             "transfer",
@@ -127,7 +128,7 @@ pub(crate) fn malicious_server(c: &mut Cluster, wallets: &BTreeMap<&str, String>
             "--to",
             BTC_TO,
             "--amount",
-            "1000",
+            "50000",
             "--index",
             "1",
             "--utxo",

@@ -232,7 +232,7 @@ fn manual_enrolment_by_separate_operators() {
                 "--wallet",
                 wallet["id"].as_str().unwrap(),
                 "--message-hex",
-                "aa55",
+                "48656c6c6f",
                 "--json",
                 "--key",
                 &path("alice.key"),
@@ -249,7 +249,7 @@ fn manual_enrolment_by_separate_operators() {
     );
     std::fs::write(
         d.join("policy.json"),
-        r#"{"rules":[{"name":"raw","initiators":[{"user":"alice"}],"chains":["message"],"action":{"type":"allow"}}]}"#,
+        r#"{"rules":[{"name":"messages","initiators":[{"user":"alice"}],"kinds":["message"],"action":{"type":"allow"}}]}"#,
     )
     .unwrap();
     let (ok, out, err) = custos_env(
@@ -268,7 +268,11 @@ fn manual_enrolment_by_separate_operators() {
     assert!(ok && out.contains("applied"), "{out}{err}");
     let (ok, out, err) = sign();
     assert!(ok, "{err}");
-    check_signature(&serde_json::from_str(out.trim()).unwrap(), "ed25519");
+    check_message(
+        &serde_json::from_str(out.trim()).unwrap(),
+        "ed25519",
+        b"Hello",
+    );
     let server_log = std::fs::read_to_string(d.join("server.log")).unwrap();
     assert!(
         server_log.contains("refused connection from"),

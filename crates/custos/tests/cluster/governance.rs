@@ -11,9 +11,12 @@ pub(crate) const POLICY: &str = r#"{"rules":[
   {"name":"large-ether","chains":["ethereum"],"assets":["native"],"min_amount":"5000000000000000",
    "action":{"type":"approve","count":2,"from":[{"role":"approver"}]}},
   {"name":"bitcoin-velocity","initiators":[{"role":"initiator"}],"chains":["bitcoin"],
-   "velocity":{"scope":"initiator","window_secs":3600,"max_sum":"240000"},"action":{"type":"allow"}},
+   "velocity":{"scope":"wallet","window_secs":3600,"max_sum":"250000"},"action":{"type":"allow"}},
   {"name":"initiators","initiators":[{"role":"initiator"}],
-   "chains":["ethereum","solana","message","bitcoin-psbt"],"action":{"type":"allow"}}
+   "chains":["ethereum","solana"],"action":{"type":"allow"}},
+  {"name":"messages","initiators":[{"role":"initiator"}],"kinds":["message"],"action":{"type":"allow"}},
+  {"name":"blind digests","kinds":["blind"],
+   "action":{"type":"approve","count":1,"from":[{"role":"approver"}]}}
 ]}"#;
 
 impl Cluster {

@@ -91,8 +91,6 @@ impl Cluster {
         )
         .unwrap();
         server["session_timeout_ms"] = 20000.into();
-        // A small background pool, so refill runs beside the scenario.
-        server["presignature_target"] = 1.into();
         server["tokens"] = serde_json::json!([
             {"chain": "ethereum", "address": USDT, "symbol": "USDT", "decimals": 6},
             {"chain": "solana", "address": USDC, "symbol": "USDC", "decimals": 6}
@@ -205,27 +203,7 @@ impl Cluster {
         }
     }
 
-    /// Signs `message_hex` with ECDSA, hashed with SHA-256 at each node, by
-    /// nodes 0 and 1 at the root key (eligible for the presignature pool).
-    pub(crate) fn sign_hashed(&mut self, wallet: &str, message_hex: &str) -> Result<Value, String> {
-        self.run(&[
-            "sign",
-            "--wallet",
-            wallet,
-            "--message-hex",
-            message_hex,
-            "--hash",
-            "sha256",
-            "--signers",
-            "0,1",
-            "--json",
-            "--key",
-            &self.key("ivy"),
-        ])
-    }
-
-    /// Node `i`'s journal of signings (background presigning left out),
-    /// read with `custos node journal`.
+    /// Node `i`'s journal of jobs, read with `custos node journal`.
     pub(crate) fn journal(&self, i: u16) -> Vec<Value> {
         let (ok, out, err) = custos(
             &self.data,
@@ -239,30 +217,11 @@ impl Cluster {
         assert!(ok, "{err}");
         out.lines()
             .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|e| e["kind"] != "presign")
             .collect()
     }
 
-    /// Plays a compromised server database: every presignature it handed
-    /// out is marked ready again.
-    pub(crate) fn reset_taken_presignatures(&self) {
-        let db = self.data.join("server/server.db");
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async {
-            let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
-                .await
-                .unwrap();
-            let done = sqlx::query(
-                "UPDATE presignatures SET state = 'ready', created_at = 0 WHERE state = 'taken'",
-            )
-            .execute(&pool)
-            .await
-            .unwrap();
-            assert!(done.rows_affected() >= 1);
-            pool.close().await;
-        });
-    }
-
+    /// ivy signs `message` (hex) at `path` of `wallet` by the wallet
+    /// scheme's message convention (EIP-191 for ECDSA wallets).
     pub(crate) fn sign(
         &mut self,
         wallet: &str,
@@ -271,6 +230,10 @@ impl Cluster {
         path: &str,
     ) -> Result<Value, String> {
         let key = self.key("ivy");
+        let scheme = self.run(&["wallet", "show", wallet, "--json"])?["scheme"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let mut args = vec![
             "sign",
             "--wallet",
@@ -283,10 +246,16 @@ impl Cluster {
             "--key",
             &key,
         ];
+        if scheme == "ecdsa-secp256k1" {
+            args.extend(["--format", "eip191"]);
+        }
         if let Some(s) = signers {
             args.extend(["--signers", s]);
         }
-        self.run(&args)
+        // The message goes with the record, for check_signature.
+        let mut r = self.run(&args)?;
+        r["text_hex"] = message.into();
+        Ok(r)
     }
 }
 

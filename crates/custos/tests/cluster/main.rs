@@ -3,8 +3,10 @@
 //! API. One scenario, so the committee's ECDSA aux info is made once; its
 //! parts by area: `harness` (processes, CLI, HTTP), `api` (signed calls,
 //! sessions), `signatures` (independent verifiers), `governance` (users,
-//! policy, audit export), `attacks` (the malicious server), `chains`
-//! (transfers and PSBTs), and `enrolment` (the second test, by hand).
+//! policy, audit export), `meaning` (one meaning per signature: messages,
+//! blind digests, one policy bucket per asset, outpoint values), `attacks`
+//! (the malicious server), `chains` (transfers and PSBTs), and `enrolment`
+//! (the second test, by hand).
 
 // Tests may unwrap, index and panic (the workspace denies these elsewhere;
 // clippy's allow-*-in-tests covers only #[test] functions, not helpers).
@@ -31,6 +33,7 @@ mod chains;
 mod enrolment;
 mod governance;
 mod harness;
+mod meaning;
 mod signatures;
 
 use api::*;
@@ -38,6 +41,7 @@ use attacks::*;
 use chains::*;
 use governance::*;
 use harness::*;
+use meaning::*;
 use signatures::*;
 
 #[test]
@@ -78,37 +82,10 @@ fn cluster_end_to_end() {
         .unwrap();
     assert_ne!(second["key_id"], serde_json::json!(null));
 
+    let second = second["id"].as_str().unwrap().to_owned();
+    one_meaning_per_signature(&mut c, &wallets, &second);
     chain_transfers(&mut c, &wallets);
     malicious_server(&mut c, &wallets);
-
-    // Presignature pool: filled for signers 0,1, then a node-hashed message at
-    // the root key signs from it in one online round (the nodes' journals
-    // say so).
-    let ecdsa = wallets["ecdsa-secp256k1"].clone();
-    let (ok, out, err) = custos(
-        &c.data,
-        &[
-            "wallet",
-            "presign",
-            &ecdsa,
-            "--count",
-            "2",
-            "--signers",
-            "0,1",
-        ],
-    );
-    assert!(ok && out.contains("presignatures ready"), "{out}{err}");
-    let r = c.sign_hashed(&ecdsa, "c0ffee").unwrap();
-    check_signature(&r, "ecdsa-secp256k1");
-    assert_eq!(r["message"], hex::encode(sha2_256(&[0xc0, 0xff, 0xee])));
-    for i in [0, 1] {
-        let last = c.journal(i).pop().unwrap();
-        assert_eq!(last["kind"], "sign-presigned", "{last}");
-        assert!(
-            last["outcome"].as_str().unwrap().contains("Signature"),
-            "{last}"
-        );
-    }
 
     // One node down: automatic signer choice still signs; naming it fails fast.
     c.stop_node(2);
@@ -172,31 +149,6 @@ fn cluster_end_to_end() {
         "ed25519",
     );
 
-    // A server (or its database) that hands out a used presignature again,
-    // after the signers restarted: each node refuses from its own record, no
-    // partial signature leaves, and the server falls back to full signing.
-    c.reset_taken_presignatures();
-    let r = c.sign_hashed(&ecdsa, "c0ffee02").unwrap();
-    check_signature(&r, "ecdsa-secp256k1");
-    for i in [0, 1] {
-        let journal = c.journal(i);
-        let refused = &journal[journal.len() - 2];
-        assert_eq!(refused["kind"], "sign-presigned", "{refused}");
-        assert!(
-            refused["outcome"].as_str().unwrap().contains("used before"),
-            "{refused}"
-        );
-        assert_eq!(journal[journal.len() - 1]["kind"], "sign");
-        // No presignature ever signed twice at this node.
-        let mut used = std::collections::BTreeSet::new();
-        for e in journal.iter().filter(|e| {
-            e["kind"] == "sign-presigned" && e["outcome"].as_str().unwrap().contains("Signature")
-        }) {
-            let detail: Value = serde_json::from_str(e["detail"].as_str().unwrap()).unwrap();
-            assert!(used.insert(detail["presignature"].to_string()), "{e}");
-        }
-    }
-
     // A node killed mid-round: the session aborts with an error naming it,
     // and a retry with another subset succeeds.
     let data = c.data.clone();
@@ -211,6 +163,8 @@ fn cluster_end_to_end() {
                 &wallet,
                 "--message-hex",
                 &"42".repeat(32),
+                "--format",
+                "eip191",
                 "--signers",
                 "0,1",
                 "--json",
@@ -338,7 +292,7 @@ fn cluster_end_to_end() {
             secrets.push(secret);
         }
     }
-    assert_eq!(by_key.len(), 4);
+    assert_eq!(by_key.len(), 5, "four wallets and the blind one");
     for shares in by_key.values() {
         let scheme = shares[0].2;
         let full = match scheme {

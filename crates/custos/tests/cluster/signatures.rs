@@ -32,9 +32,13 @@ pub(crate) fn verify(scheme: &str, key: &[u8], msg: &[u8], sig: &[u8]) -> bool {
     }
 }
 
-pub(crate) fn check_signature(record: &Value, expected_scheme: &str) {
+/// A message signature as `custos sign --json` prints it: the raw
+/// signature verifies over what was signed, and the chain-encoded one by the
+/// chain's own convention (alloy's EIP-191 recovery, the `bip322` crate, the
+/// Solana off-chain crate) for the message `text`.
+pub(crate) fn check_message(record: &Value, expected_scheme: &str, text: &[u8]) {
     let obj = record.as_object().unwrap();
-    assert_eq!(obj.len(), 5, "{record}");
+    assert_eq!(obj.len(), 8, "{record}");
     assert_eq!(record["request"].as_str().unwrap().len(), 32, "{record}");
     assert_eq!(record["scheme"], expected_scheme);
     let get = |k: &str| hex::decode(record[k].as_str().unwrap()).unwrap();
@@ -47,6 +51,51 @@ pub(crate) fn check_signature(record: &Value, expected_scheme: &str) {
         ),
         "{record}"
     );
+    let (address, encoded) = (
+        record["address"].as_str().unwrap(),
+        record["encoded"].as_str().unwrap(),
+    );
+    match record["format"].as_str().unwrap() {
+        "eip191" => {
+            let sig: alloy_primitives::Signature = encoded.parse().unwrap();
+            let from = sig.recover_address_from_msg(text).unwrap();
+            assert_eq!(from.to_checksum(None), address, "{record}");
+        }
+        "bip322" => {
+            use base64::Engine;
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(encoded.strip_prefix("smp").unwrap())
+                .unwrap();
+            let witness: bitcoin::Witness = bitcoin::consensus::deserialize(&raw).unwrap();
+            let address: bitcoin::Address = address
+                .parse::<bitcoin::Address<_>>()
+                .unwrap()
+                .assume_checked();
+            assert!(
+                matches!(
+                    bip322::verify_simple(&address, text, witness),
+                    Ok(bip322::Verification::Valid { .. })
+                ),
+                "{record}"
+            );
+        }
+        "solana-offchain" => {
+            let m = solana_offchain_message::OffchainMessage::new(0, text).unwrap();
+            let pk: solana_pubkey::Pubkey = address.parse().unwrap();
+            let sig: solana_signature::Signature = encoded.parse().unwrap();
+            assert!(m.verify(&pk, &sig).unwrap(), "{record}");
+        }
+        other => panic!("{other}"),
+    }
+}
+
+/// [`check_message`] for a message given in hex.
+pub(crate) fn check_signature(record: &Value, expected_scheme: &str) {
+    let r = record.clone();
+    let text = r["text_hex"].as_str().map(|h| hex::decode(h).unwrap());
+    let mut r = r;
+    r.as_object_mut().unwrap().remove("text_hex");
+    check_message(&r, expected_scheme, &text.unwrap());
 }
 
 /// Test-only reconstruction of a private key from `t` shares' secret scalars

@@ -18,6 +18,7 @@ use super::args::{fixtures_dir, median, BenchArgs};
 use crate::client::Client;
 use crate::json::Field;
 use crate::userkey::UserKey;
+use custos_chains::message::MessageFormat;
 
 const CONCURRENCY: usize = 16;
 
@@ -27,15 +28,6 @@ fn secs(d: Duration) -> String {
     } else {
         format!("{:.2} s", d.as_secs_f64())
     }
-}
-
-/// Nearest-rank percentile.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted
-        .get(rank.saturating_sub(1).min(sorted.len().saturating_sub(1)))
-        .copied()
-        .unwrap_or_default()
 }
 
 fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, Duration)> {
@@ -101,22 +93,22 @@ fn in_process_ecdsa(args: &BenchArgs, runs: usize) -> Result<Duration> {
     Ok(median(times))
 }
 
-/// A raw signing by the bench initiator (allowed by the bench policy);
-/// returns what was signed.
+/// A message signing by the bench initiator (allowed by the bench policy),
+/// by the format's convention; returns what was signed.
 fn sign(
     client: &Client,
     key: &UserKey,
     wallet: &str,
+    format: MessageFormat,
     message: Vec<u8>,
-    sha256: bool,
     signers: Option<Vec<u16>>,
 ) -> Result<serde_json::Value> {
-    let r = crate::govern::sign_message(client, key, wallet, "m", message, sha256, signers)?;
+    let r = crate::govern::sign_message(client, key, wallet, "m", format, message, signers)?;
     anyhow::ensure!(r.at("state") == "signed", "not signed: {r}");
     Ok(r.at("signed").clone())
 }
 
-/// Users and policy of the bench: an initiator, an approver; raw signings
+/// Users and policy of the bench: an initiator, an approver; messages
 /// allowed for initiators, Solana transfers need one approval.
 fn governance(client: &Client, data: &Path) -> Result<(Arc<UserKey>, UserKey)> {
     let admin = crate::userkey::locate(None, data)?;
@@ -130,7 +122,7 @@ fn governance(client: &Client, data: &Path) -> Result<(Arc<UserKey>, UserKey)> {
         r#"{"rules":[
           {"name":"solana-approved","initiators":[{"role":"initiator"}],"chains":["solana"],
            "action":{"type":"approve","count":1,"from":[{"role":"approver"}]}},
-          {"name":"messages","initiators":[{"role":"initiator"}],"chains":["message"],"action":{"type":"allow"}}]}"#,
+          {"name":"messages","initiators":[{"role":"initiator"}],"kinds":["message"],"action":{"type":"allow"}}]}"#,
     )?;
     let changes = crate::govern::Changes {
         add_user: vec![
@@ -149,6 +141,7 @@ fn throughput(
     data: &Path,
     key: &Arc<UserKey>,
     wallet: &str,
+    format: MessageFormat,
     message_len: usize,
     per_thread: usize,
 ) -> Result<f64> {
@@ -159,9 +152,17 @@ fn throughput(
             std::thread::spawn(move || -> Result<()> {
                 let client = Client::locate(&data)?;
                 for _ in 0..per_thread {
-                    let mut m = vec![0u8; message_len];
+                    let mut m = vec![0u8; message_len / 2];
                     OsRng.fill_bytes(&mut m);
-                    sign(&client, &key, &wallet, m, false, None)?;
+                    // Text: the Solana off-chain format signs UTF-8.
+                    sign(
+                        &client,
+                        &key,
+                        &wallet,
+                        format,
+                        hex::encode(m).into_bytes(),
+                        None,
+                    )?;
                 }
                 Ok(())
             })
@@ -191,12 +192,6 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             ))?;
         }
     }
-    // No background refill: it would run beside the measured signings. The
-    // pool is filled explicitly below, before its latency is measured.
-    let server_dir = data.join("server");
-    let mut config = custos_server::config::ServerConfig::load(&server_dir)?;
-    config.presignature_target = 0;
-    config.save(&server_dir)?;
     let (mut children, _, api_url) = rt.block_on(crate::cmd::up::start(&data))?;
     eprintln!("cluster up at {api_url}");
     let result = (|| -> Result<()> {
@@ -248,8 +243,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     &client,
                     &ivy,
                     &ecdsa,
+                    MessageFormat::Eip191,
                     digest.to_vec(),
-                    false,
                     Some(vec![0, 1]),
                 )
             })?;
@@ -258,33 +253,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         in_process.push(in_process_ecdsa(args, runs)?);
         let (cluster_ecdsa, local_ecdsa) = (median(cluster_times), median(in_process));
 
-        // Warm pool: fill, then sign node-hashed messages at the root key.
-        let pool_size = if args.quick { 10 } else { 40 };
-        let (_, fill) = timed(|| {
-            client.signed(
-                &admin,
-                "POST",
-                &format!("/v1/wallets/{ecdsa}/presignatures"),
-                &serde_json::json!({ "count": pool_size, "signers": [0, 1] }),
-            )
-        })?;
-        let mut online = Vec::new();
-        for _ in 0..pool_size {
-            let mut m = [0u8; 48];
-            OsRng.fill_bytes(&mut m);
-            let (r, t) = timed(|| sign(&client, &ivy, &ecdsa, m.to_vec(), true, None))?;
-            anyhow::ensure!(
-                r.at("presigned") == true,
-                "signing did not use the pool: {r}"
-            );
-            online.push(t);
-        }
-        online.sort();
-        let (p50, p99) = (percentile(&online, 50.0), percentile(&online, 99.0));
-
         let per_thread = if args.quick { 8 } else { 25 };
-        let ed_rate = throughput(&data, &ivy, &ed, 32, per_thread)?;
-        let bip_rate = throughput(&data, &ivy, &bip, 32, per_thread)?;
+        let ed_rate = throughput(
+            &data,
+            &ivy,
+            &ed,
+            MessageFormat::SolanaOffchain,
+            32,
+            per_thread,
+        )?;
+        let bip_rate = throughput(&data, &ivy, &bip, MessageFormat::Bip322, 32, per_thread)?;
 
         // An approved Ed25519 transfer end to end with every check on:
         // initiator request, policy, one approval, audit entry and node
@@ -318,7 +296,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         println!("| Ed25519 wallet creation | {} |", secs(ed_create));
         println!("| BIP-340 wallet creation | {} |", secs(bip_create));
         println!(
-            "| ECDSA 2-of-3 full sign, cluster (median of {runs}) | {} |",
+            "| ECDSA 2-of-3 full sign (an EIP-191 message), cluster (median of {runs}) | {} |",
             secs(cluster_ecdsa)
         );
         println!(
@@ -329,20 +307,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "| ratio cluster / in-process (goal <= 1.2) | {:.2} |",
             cluster_ecdsa.as_secs_f64() / local_ecdsa.as_secs_f64()
         );
-        println!("| Ed25519 2-of-3 signings/s, {CONCURRENCY} concurrent requests ({} total) | {ed_rate:.1} |", CONCURRENCY * per_thread);
-        println!("| BIP-340 2-of-3 signings/s, {CONCURRENCY} concurrent requests ({} total) | {bip_rate:.1} |", CONCURRENCY * per_thread);
-        println!(
-            "| ECDSA presignature generation, cluster (mean of {pool_size}) | {} |",
-            secs(fill / pool_size)
-        );
-        println!(
-            "| ECDSA 2-of-3 sign from a warm presignature pool, p50 ({pool_size} signings) | {:.1} ms |",
-            p50.as_secs_f64() * 1e3
-        );
-        println!(
-            "| ECDSA 2-of-3 sign from a warm presignature pool, p99 ({pool_size} signings) | {:.1} ms |",
-            p99.as_secs_f64() * 1e3
-        );
+        println!("| Ed25519 2-of-3 message signings/s, {CONCURRENCY} concurrent requests ({} total) | {ed_rate:.1} |", CONCURRENCY * per_thread);
+        println!("| BIP-340 2-of-3 message signings/s, {CONCURRENCY} concurrent requests ({} total) | {bip_rate:.1} |", CONCURRENCY * per_thread);
         println!(
             "| Ed25519 2-of-3 approved transfer end to end, all checks on (median of {runs}) | {} |",
             secs(approved)

@@ -1,5 +1,5 @@
 //! The ECDSA rows of `custos bench`: safe primes and aux info (or their
-//! fixtures), DKG, full and HD signing, presigning and the online step, and
+//! fixtures), DKG, full and HD signing, and
 //! the full sign through cggmp24 directly for comparison.
 
 use std::fmt::Write as _;
@@ -7,13 +7,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use custos_tss::ecdsa::{self, AuxInfo, EcdsaKeyShare, EcdsaMessage, SafePrimes};
+use custos_tss::ecdsa::{self, AuxInfo, EcdsaKeyShare, SafePrimes};
 use custos_tss::session::Stats;
 use custos_tss::{DerivationPath, KeyShare, PartyIndex, Scheme};
 use rand::rngs::OsRng;
 use rand::RngCore;
 
-use super::common::{dkg, message, record, run_all, secs, sid, sign, size, Record, Row};
+use super::common::{dkg, run_all, secs, sid, sign, size, Record, Row};
 use crate::cmd::bench::args::{fixtures_dir, median, BenchArgs};
 
 fn read_lines(dir: &Path, name: &str) -> Result<Vec<Vec<u8>>> {
@@ -181,54 +181,7 @@ pub(super) fn row(
     let (_, hd_time) = sign(&shares, &signers, &child, records)?;
     cells.insert(2, ("sign HD m/0/1", secs(hd_time)));
 
-    // Presign, then the one-round online step on a SHA-256 message.
     let eshares = ecdsa_of(&shares);
-    let sid1 = sid();
-    let sessions = signers
-        .iter()
-        .map(|&i| {
-            ecdsa::presign(
-                eshares.get(usize::from(i)).context("signer")?,
-                &sid1,
-                &signers,
-                &mut OsRng,
-            )
-            .map_err(Into::into)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let (presigs, presign_stats, presign_time) = run_all(sessions)?;
-    let msg = EcdsaMessage::Sha256(message());
-    let sid2 = sid();
-    let sessions = presigs
-        .into_iter()
-        .zip(&signers)
-        .map(|(p, &i)| {
-            ecdsa::sign_with_presignature(
-                p,
-                eshares.get(usize::from(i)).context("signer")?,
-                &sid2,
-                &msg,
-            )
-            .map_err(Into::into)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let (sigs, online_stats, online_time) = run_all(sessions)?;
-    let share0 = shares.first().context("no shares")?;
-    record(share0, &root, msg.digest().to_vec(), sigs, records)?;
-    cells.insert(
-        3,
-        (
-            "presign",
-            format!("{} ({})", secs(presign_time), size(&presign_stats)),
-        ),
-    );
-    cells.insert(
-        4,
-        (
-            "online",
-            format!("{} ({})", secs(online_time), size(&online_stats)),
-        ),
-    );
 
     if (t, n) == (2, 3) {
         let (mut wrapped, mut direct) = (Vec::new(), Vec::new());

@@ -1,4 +1,4 @@
-//! `custos bench`: DKG, signing, presigning, aux info and message sizes for
+//! `custos bench`: DKG, signing, aux info and message sizes for
 //! every scheme at 2-of-3 and 3-of-5, in one process and one thread (parties
 //! run one after another, so times are total CPU across parties). The ECDSA
 //! full sign is also run through cggmp24 directly, alternating with the

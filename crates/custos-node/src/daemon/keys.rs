@@ -1,0 +1,61 @@
+//! What the vault holds for a key, read by the steps that need it: the
+//! committee's aux info, a key's share, and what the key was born for (a
+//! blind wallet's claim and purpose, sealed beside the share at keygen).
+
+use custos_tss::ecdsa::AuxInfo;
+use custos_tss::KeyShare;
+
+use super::error::JobFailure;
+use super::node::NODE_WIDE;
+use crate::checked::parse_id;
+use crate::purpose::KeyPurpose;
+use crate::store::NodeVault;
+use crate::vault::EntryKind;
+
+pub(super) async fn load_aux(v: &NodeVault) -> Result<Option<AuxInfo>, JobFailure> {
+    match v.get(EntryKind::AuxInfo, NODE_WIDE, 0).await? {
+        Some(bytes) => Ok(Some(AuxInfo::from_bytes(&bytes)?)),
+        None => Ok(None),
+    }
+}
+
+pub(super) async fn load_share(
+    v: &NodeVault,
+    key_id: &str,
+    aux: Option<&AuxInfo>,
+) -> Result<KeyShare, JobFailure> {
+    let bytes = v
+        .get(EntryKind::KeyShare, parse_id(key_id)?, 0)
+        .await?
+        .ok_or(JobFailure::NoShare)?;
+    Ok(KeyShare::from_bytes(&bytes, aux)?)
+}
+
+/// The vault id of a blind wallet's claim: one key per blind wallet.
+pub(super) fn blind_wallet_id(wallet: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::new()
+        .chain_update(b"custos/blind-wallet/v1")
+        .chain_update(wallet.as_bytes())
+        .finalize()
+        .into()
+}
+
+/// Whether this node made a key for blind wallet `wallet` already.
+pub(super) async fn blind_wallet_taken(v: &NodeVault, wallet: &str) -> Result<bool, JobFailure> {
+    Ok(v.get(EntryKind::BlindWallet, blind_wallet_id(wallet), 0)
+        .await?
+        .is_some())
+}
+
+/// What the key `key_id` was born for, as this node recorded it (sealed,
+/// so a database edit cannot turn one purpose into the other unseen; an
+/// ordinary key has no entry).
+pub(super) async fn purpose_of(v: &NodeVault, key_id: &str) -> Result<KeyPurpose, JobFailure> {
+    match v.get(EntryKind::BlindKey, parse_id(key_id)?, 0).await? {
+        Some(wallet) => Ok(KeyPurpose::Blind {
+            wallet: String::from_utf8(wallet.to_vec()).map_err(|_| JobFailure::NoShare)?,
+        }),
+        None => Ok(KeyPurpose::Wallet),
+    }
+}
