@@ -148,7 +148,31 @@ pub struct SolanaTransfer {
     pub recent_blockhash: String,
 }
 
+impl BitcoinNetwork {
+    /// The chain name policy sees: `bitcoin` on mainnet, `bitcoin-testnet`,
+    /// `bitcoin-signet`, `bitcoin-regtest` elsewhere. Segwit sighashes do not
+    /// commit to a network, so a request labelled with a test network that
+    /// spends mainnet coins must not match a mainnet rule (nor a test
+    /// address stand for the mainnet one with the same script).
+    pub fn policy_chain(self) -> &'static str {
+        match self {
+            BitcoinNetwork::Mainnet => "bitcoin",
+            BitcoinNetwork::Testnet => "bitcoin-testnet",
+            BitcoinNetwork::Signet => "bitcoin-signet",
+            BitcoinNetwork::Regtest => "bitcoin-regtest",
+        }
+    }
+}
+
 impl ChainIntent {
+    /// The chain name policy sees (see [`BitcoinNetwork::policy_chain`]).
+    pub fn policy_chain(&self) -> &'static str {
+        match self {
+            ChainIntent::Bitcoin(b) => b.network.policy_chain(),
+            other => other.name(),
+        }
+    }
+
     /// `ethereum` | `bitcoin` | `solana`.
     pub fn name(&self) -> &'static str {
         match self {

@@ -5,7 +5,10 @@
 //!   `keccak256("\x19Ethereum Signed Message:\n" || len || message)`; a
 //!   transaction's signing hash is keccak256 over `0x02 || rlp(..)` (EIP-1559)
 //!   or an RLP list (legacy), never a preimage that starts with `0x19`
-//!   (EIP-191 reserves that byte exactly for this).
+//!   (EIP-191 reserves that byte exactly for this). The message must be
+//!   UTF-8 text and not exactly 32 bytes: that would be `eth_sign` of a hash,
+//!   which contracts (Safe owners, meta-transactions) accept as approving a
+//!   transaction.
 //! - **BIP-322 "simple"** (Bitcoin, P2WPKH for ECDSA keys and P2TR for
 //!   BIP-340 keys): the signature is an input signature of the virtual
 //!   `to_sign` transaction, which spends output 0 of the virtual `to_spend`
@@ -117,9 +120,20 @@ pub fn payload(
         )));
     }
     match (format, key.scheme) {
-        (MessageFormat::Eip191, Scheme::EcdsaSecp256k1) => Ok(Payload::Ecdsa(
-            alloy_primitives::eip191_hash_message(message).0,
-        )),
+        (MessageFormat::Eip191, Scheme::EcdsaSecp256k1) => {
+            // `personal_sign` of exactly 32 bytes is `eth_sign` of a hash,
+            // which contracts accept as approving what the hash commits to
+            // (a Safe transaction, a meta-transaction, an order): refused,
+            // as is binary, whose meaning no approver can read.
+            if message.len() == 32 || std::str::from_utf8(message).is_err() {
+                return Err(ChainError::Arguments(
+                    "an EIP-191 message is UTF-8 text, and not of exactly 32 bytes (that would sign a hash)".into(),
+                ));
+            }
+            Ok(Payload::Ecdsa(
+                alloy_primitives::eip191_hash_message(message).0,
+            ))
+        }
         (MessageFormat::Bip322, Scheme::EcdsaSecp256k1 | Scheme::SchnorrBip340) => {
             bip322_payload(key, message)
         }

@@ -206,10 +206,13 @@ pub fn run_checked<E: Display>(
                 .map(JobOutput::Aux)
                 .map_err(finish)
         }
-        CheckedJob::Keygen { scheme, .. } => {
+        CheckedJob::Keygen { scheme, blind } => {
             let JobInput::Aux(aux) = input else {
                 return Err(mismatch());
             };
+            // What the key is born for is part of its DKG's session id: nodes
+            // told different purposes never finish one key together.
+            let sid = &keygen_session(sid, *scheme, blind.as_deref());
             let session = custos_tss::keygen(*scheme, sid, committee, seat.me, aux.as_ref(), rng)?;
             drive(session, &mut transport)
                 .map(|s| JobOutput::Share(Box::new(s)))
@@ -264,6 +267,25 @@ fn sign_all<E: Display, F: FnMut(Frame) -> Result<(), E>>(
             DriveError::Protocol(p) => JobError::Protocol(p),
             DriveError::Transport(t) => t,
         })
+}
+
+/// The DKG session id of a key of `scheme` born for `blind` (or an
+/// ordinary wallet) in job session `sid`.
+fn keygen_session(sid: &[u8; 32], scheme: custos_tss::Scheme, blind: Option<&str>) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"custos/keygen-session/v1");
+    h.update(sid);
+    h.update(scheme.as_str().as_bytes());
+    match blind {
+        Some(w) => {
+            h.update([1]);
+            h.update((w.len() as u64).to_be_bytes());
+            h.update(w.as_bytes());
+        }
+        None => h.update([0]),
+    }
+    h.finalize().into()
 }
 
 /// Session id of the `k`-th signing inside one job.

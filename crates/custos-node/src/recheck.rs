@@ -87,6 +87,20 @@ pub enum Refusal {
     /// The recorded amount is not a number.
     #[error("intent: amount")]
     Amount,
+    /// The request id was logged before for another request.
+    #[error("request id {0} was logged before for another request")]
+    RequestIdReused(String),
+    /// An outpoint this request spends was stated with another value by a
+    /// request this node witnessed (whichever nodes signed it).
+    #[error("outpoint {outpoint} was stated at {recorded} sats by an earlier request; this one states {stated}: refusing")]
+    OutpointConflict {
+        /// `txid:vout`.
+        outpoint: String,
+        /// The earlier value.
+        recorded: u64,
+        /// This request's value.
+        stated: u64,
+    },
     /// A blind digest for a key that was not born blind (an ordinary
     /// wallet's key never signs a digest it is handed).
     #[error("blind signing refused: wallet {0} is not a blind wallet (its key was not created for blind signing)")]
@@ -98,6 +112,42 @@ pub enum Refusal {
     /// made a key for already.
     #[error("blind wallet {0}: not allowed by governance, or its key exists already")]
     BlindKeygen(String),
+}
+
+/// What every request before this one (as this node witnessed them, whichever
+/// nodes signed) must not contradict: its id names no other request, and no
+/// outpoint of the same key was stated at another value (a value proven by
+/// the previous transaction may replace one that was only stated).
+fn check_history(record: &SigningRecord, ledger: &[LedgerRow]) -> Result<(), Refusal> {
+    for r in ledger.iter().map(|r| &r.record) {
+        if r == record {
+            continue;
+        }
+        if r.request_id == record.request_id {
+            return Err(Refusal::RequestIdReused(record.request_id.clone()));
+        }
+        if r.key_id != record.key_id {
+            continue;
+        }
+        for mine in &record.outpoints {
+            for theirs in r
+                .outpoints
+                .iter()
+                .filter(|t| t.txid == mine.txid && t.vout == mine.vout)
+            {
+                // A proven value may replace one that was only stated.
+                let replaces = mine.proven && !theirs.proven;
+                if theirs.value != mine.value && !replaces {
+                    return Err(Refusal::OutpointConflict {
+                        outpoint: format!("{}:{}", mine.txid, mine.vout),
+                        recorded: theirs.value,
+                        stated: mine.value,
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Decides whether this node may sign `request` as authorised by `auth`:
@@ -165,6 +215,7 @@ pub fn check_request(
     if !ledger.iter().any(|r| r.record == *record) {
         return Err(Refusal::NotLogged(record.request_id.clone()));
     }
+    check_history(record, ledger)?;
     let (policy, book) = custos_protocol::policy::load(state)?;
     // The node's own record (its plan of the request), never the logged
     // one, is what policy sees; the ledger holds what the others recorded.
@@ -172,7 +223,7 @@ pub fn check_request(
         custos_protocol::policy::request_of(record, state, &book).ok_or(Refusal::Amount)?;
     let spent: Vec<Spent> = ledger
         .iter()
-        .filter(|r| r.record.request_id != record.request_id)
+        .filter(|r| r.record != *record)
         .filter_map(|r| custos_protocol::policy::spent_of(&r.record, r.witnessed_at))
         .collect();
     let decision = custos_policy::evaluate(&policy, &book, &transfer, now, &spent)?;
@@ -465,5 +516,56 @@ mod tests {
         // Outside the window they no longer count.
         let old = logged(&[&a, &b, &c], NOW - 3600);
         w.check(&c, &w.auth(&c, &["ann", "bob"]), &old).unwrap();
+    }
+
+    #[test]
+    fn the_witnessed_history_binds_request_ids_and_outpoint_values() {
+        use custos_protocol::authz::OutpointValue;
+        let w = world(TWO_APPROVERS);
+        let t = eth(1, 10, 1);
+        let auth = w.auth(&t, &["ann", "bob"]);
+        let mut ledger = logged(&[&t], NOW);
+        // The same id logged for another request (signed elsewhere):
+        // refused here, and not skipped by velocity either.
+        let mut other = ledger[0].clone();
+        other.record.request = "11".repeat(32);
+        ledger.push(other);
+        assert!(matches!(
+            w.check(&t, &auth, &ledger),
+            Err(Refusal::RequestIdReused(_))
+        ));
+        // Outpoints: an earlier request of the same key stating another
+        // value, whichever nodes signed it, refuses this one; a proven value
+        // may replace a stated one, not the reverse.
+        let out = |value, proven| OutpointValue {
+            txid: "ab".repeat(32),
+            vout: 0,
+            value,
+            proven,
+        };
+        let mut mine = record(&t);
+        mine.outpoints = vec![out(1000, false)];
+        let mut theirs = record(&eth(2, 10, 1));
+        theirs.outpoints = vec![out(900, false)];
+        let row = |r: &SigningRecord| LedgerRow {
+            seq: 0,
+            record: r.clone(),
+            witnessed_at: NOW,
+        };
+        assert!(matches!(
+            check_history(&mine, &[row(&theirs), row(&mine)]),
+            Err(Refusal::OutpointConflict {
+                recorded: 900,
+                stated: 1000,
+                ..
+            })
+        ));
+        mine.outpoints = vec![out(1000, true)];
+        check_history(&mine, &[row(&theirs), row(&mine)]).unwrap();
+        theirs.outpoints = vec![out(900, true)];
+        assert!(check_history(&mine, &[row(&theirs)]).is_err());
+        // Another key's outpoint with the same txid:vout does not conflict.
+        theirs.key_id = "ff".repeat(32);
+        check_history(&mine, &[row(&theirs)]).unwrap();
     }
 }

@@ -226,6 +226,7 @@ impl NodeVault {
         request_id: [u8; 16],
         request_hash: [u8; 32],
         now: i64,
+        key_id: &str,
         outpoints: &[StatedOutpoint],
     ) -> Result<(), StoreError> {
         let id = hex::encode(request_id);
@@ -234,15 +235,17 @@ impl NodeVault {
             let txid = hex::encode(o.txid);
             let value = i64::try_from(o.value).map_err(|_| StoreError::State("outpoint value"))?;
             let row = sqlx::query(
-                "SELECT value, proven FROM outpoint_values WHERE txid = $1 AND vout = $2",
+                "SELECT value, proven FROM outpoint_values WHERE key_id = $1 AND txid = $2 AND vout = $3",
             )
+            .bind(key_id)
             .bind(&txid)
             .bind(i64::from(o.vout))
             .fetch_optional(&mut *tx)
             .await?;
             match row {
                 None => {
-                    sqlx::query("INSERT INTO outpoint_values (txid, vout, value, proven, request_id) VALUES ($1, $2, $3, $4, $5)")
+                    sqlx::query("INSERT INTO outpoint_values (key_id, txid, vout, value, proven, request_id) VALUES ($1, $2, $3, $4, $5, $6)")
+                        .bind(key_id)
                         .bind(&txid)
                         .bind(i64::from(o.vout))
                         .bind(value)
@@ -258,9 +261,10 @@ impl NodeVault {
                         continue;
                     }
                     if o.proven && !proven {
-                        sqlx::query("UPDATE outpoint_values SET value = $1, proven = 1, request_id = $2 WHERE txid = $3 AND vout = $4")
+                        sqlx::query("UPDATE outpoint_values SET value = $1, proven = 1, request_id = $2 WHERE key_id = $3 AND txid = $4 AND vout = $5")
                             .bind(value)
                             .bind(&id)
+                            .bind(key_id)
                             .bind(&txid)
                             .bind(i64::from(o.vout))
                             .execute(&mut *tx)

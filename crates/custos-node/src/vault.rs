@@ -111,9 +111,10 @@ pub enum EntryKind {
     // 5 held ECDSA presignatures (the pool is gone: ADR 0008).
     /// The node's TLS private key.
     TlsKey = 6,
-    /// A blind wallet's key: its wallet id (present only for keys born for
-    /// blind signing).
-    BlindKey = 7,
+    /// What a key was born for (`wallet`, or `blind:` and the blind
+    /// wallet's id), written before its share; a share without one is
+    /// refused.
+    KeyPurpose = 7,
     /// A blind wallet's claim on one key: the key id.
     BlindWallet = 8,
 }
@@ -422,7 +423,7 @@ mod tests {
                 ..b
             },
             EntryBinding {
-                kind: EntryKind::BlindKey,
+                kind: EntryKind::KeyPurpose,
                 ..b
             },
             EntryBinding {

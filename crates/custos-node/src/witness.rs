@@ -159,7 +159,7 @@ mod tests {
         let audit = server.verifying_key();
         let mut log = Log::new();
         log.append(1, "alice", "login", "{}", &server).unwrap();
-        let detail = r#"{"request_id":"00","request":"aa","wallet":"w","initiator":"alice","kind":"transfer","chain":"ethereum","destinations":["0x"],"spends":[{"asset":"native","amount":"5"}]}"#;
+        let detail = r#"{"request_id":"00","request":"aa","wallet":"w","key_id":"00","initiator":"alice","kind":"transfer","chain":"ethereum","destinations":["0x"],"spends":[{"asset":"native","amount":"5"}]}"#;
         log.append(2, "server", SIGN_ACTION, detail, &server)
             .unwrap();
         let first = witness(

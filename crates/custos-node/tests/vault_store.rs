@@ -189,13 +189,14 @@ async fn an_outpoint_is_signed_for_under_one_value_also_after_restart() {
                 [1; 16],
                 [1; 32],
                 1,
+                "k1",
                 &[outpoint(0, 1000, false), outpoint(1, 2000, false)],
             )
             .await
             .unwrap();
         // A second request with the same value for 5..:0 is fine.
         vault
-            .claim_request([2; 16], [2; 32], 2, &[outpoint(0, 1000, false)])
+            .claim_request([2; 16], [2; 32], 2, "k1", &[outpoint(0, 1000, false)])
             .await
             .unwrap();
         // One stating another value is refused, and claims nothing: its id
@@ -205,6 +206,7 @@ async fn an_outpoint_is_signed_for_under_one_value_also_after_restart() {
                 [3; 16],
                 [3; 32],
                 3,
+                "k1",
                 &[outpoint(2, 7, false), outpoint(1, 1999, false)],
             )
             .await
@@ -222,31 +224,36 @@ async fn an_outpoint_is_signed_for_under_one_value_also_after_restart() {
         );
         assert!(err.to_string().contains("05050505"), "{err}");
         vault
-            .claim_request([3; 16], [3; 32], 4, &[outpoint(2, 8, false)])
+            .claim_request([3; 16], [3; 32], 4, "k1", &[outpoint(2, 8, false)])
             .await
             .unwrap();
         // The same request id again: refused.
         assert!(matches!(
-            vault.claim_request([3; 16], [3; 32], 5, &[]).await,
+            vault.claim_request([3; 16], [3; 32], 5, "k1", &[]).await,
             Err(StoreError::RequestSigned(_))
         ));
     }
     let vault = NodeVault::open(&path, PASS, "node-a").await.unwrap();
     assert!(matches!(
         vault
-            .claim_request([4; 16], [4; 32], 6, &[outpoint(0, 999, false)])
+            .claim_request([4; 16], [4; 32], 6, "k1", &[outpoint(0, 999, false)])
             .await,
         Err(StoreError::OutpointValue { recorded: 1000, .. })
     ));
+    // Another key's outpoint of the same txid:vout is another record.
+    vault
+        .claim_request([7; 16], [7; 32], 7, "k2", &[outpoint(0, 5, false)])
+        .await
+        .unwrap();
     // A value proven by the previous transaction replaces a stated one;
     // after that only the proven value is accepted.
     vault
-        .claim_request([5; 16], [5; 32], 7, &[outpoint(0, 1500, true)])
+        .claim_request([5; 16], [5; 32], 7, "k1", &[outpoint(0, 1500, true)])
         .await
         .unwrap();
     assert!(matches!(
         vault
-            .claim_request([6; 16], [6; 32], 8, &[outpoint(0, 1000, false)])
+            .claim_request([6; 16], [6; 32], 8, "k1", &[outpoint(0, 1000, false)])
             .await,
         Err(StoreError::OutpointValue { recorded: 1500, .. })
     ));

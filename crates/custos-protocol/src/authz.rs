@@ -44,6 +44,19 @@ pub struct AssetAmount {
     pub amount: String,
 }
 
+/// A wallet output a Bitcoin request spends, with the value it states.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutpointValue {
+    /// Txid (hex, display byte order).
+    pub txid: String,
+    /// Output index.
+    pub vout: u32,
+    /// Stated value (sats).
+    pub value: u64,
+    /// Proven by the previous transaction in the request.
+    pub proven: bool,
+}
+
 /// A signing as the audit log records it before any node signs: what every
 /// node adds to its velocity ledger when it witnesses the entry, and what
 /// approvers are shown.
@@ -55,6 +68,8 @@ pub struct SigningRecord {
     pub request: String,
     /// Source wallet.
     pub wallet: String,
+    /// The wallet's key id (hex).
+    pub key_id: String,
     /// Initiator.
     pub initiator: String,
     /// Request kind.
@@ -71,6 +86,10 @@ pub struct SigningRecord {
     /// Blind digests: the digest (hex), for approvers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// Bitcoin: every wallet outpoint spent, with its stated value (every
+    /// node compares them with all it witnessed, whichever nodes signed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outpoints: Vec<OutpointValue>,
 }
 
 impl SigningRecord {
@@ -90,6 +109,7 @@ impl SigningRecord {
             request_id: hex::encode(request.request_id()),
             request: hex::encode(request.hash()?),
             wallet: request.wallet().to_owned(),
+            key_id: request.key_id().to_owned(),
             initiator: initiator.to_owned(),
             kind: request.kind(),
             chain: planned.chain.map(str::to_owned),
@@ -105,6 +125,16 @@ impl SigningRecord {
                 .collect(),
             path,
             digest,
+            outpoints: planned
+                .outpoints
+                .iter()
+                .map(|o| OutpointValue {
+                    txid: hex::encode(o.txid),
+                    vout: o.vout,
+                    value: o.value,
+                    proven: o.proven,
+                })
+                .collect(),
         })
     }
 

@@ -126,6 +126,9 @@ pub enum Outcome {
         root_key: String,
         /// Chain code (hex).
         chain_code: String,
+        /// The blind wallet the key was born for, as this node recorded it
+        /// (the server requires every node to report the same).
+        blind: Option<String>,
     },
     /// One signature per payload of the request, in order.
     Signatures {

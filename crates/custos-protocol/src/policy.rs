@@ -241,7 +241,7 @@ mod tests {
     #[test]
     fn psbts_and_transfers_fill_one_bucket_and_every_output_must_be_allowed() {
         let policy = format!(
-            r#"{{"rules":[{{"name":"to the vault","chains":["bitcoin"],"destination":{{"addresses":["{}"]}},
+            r#"{{"rules":[{{"name":"to the vault","chains":["bitcoin-regtest"],"destination":{{"addresses":["{}"]}},
                 "velocity":{{"scope":"wallet","window_secs":3600,"max_sum":"150000"}},"action":{{"type":"allow"}}}}]}}"#,
             dest().to_uppercase()
         );

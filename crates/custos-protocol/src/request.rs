@@ -235,9 +235,18 @@ pub struct Planned {
     pub built: Built,
 }
 
+/// A derivation path in its one canonical spelling (`m/0/5`, not `m/0/05`
+/// or ` m/0/+5`): one key, one record, one display.
 fn path(p: &str) -> Result<DerivationPath, RequestError> {
-    p.parse()
-        .map_err(|e: custos_tss::ParamError| RequestError::Path(e.to_string()))
+    let parsed: DerivationPath = p
+        .parse()
+        .map_err(|e: custos_tss::ParamError| RequestError::Path(e.to_string()))?;
+    if parsed.to_string() != p {
+        return Err(RequestError::Path(format!(
+            "{p:?} is not written canonically (write {parsed})"
+        )));
+    }
+    Ok(parsed)
 }
 
 /// Plans `request` for a wallet of `scheme` whose public key at a path is
@@ -274,7 +283,7 @@ pub fn plan(
                 _ => Vec::new(),
             };
             Ok(Planned {
-                chain: Some(intent.chain.name()),
+                chain: Some(intent.chain.policy_chain()),
                 outflow,
                 work: unsigned
                     .payloads
@@ -308,7 +317,7 @@ pub fn plan(
                 })
                 .collect();
             Ok(Planned {
-                chain: Some("bitcoin"),
+                chain: Some(network.policy_chain()),
                 outflow,
                 work,
                 outpoints,

@@ -78,20 +78,27 @@ pub async fn create_wallet(
             timeout,
         )
         .await?;
-    let (key_id, public_key, root_key, chain_code) = agreed(&outcomes, |o| match o {
+    let (key_id, public_key, root_key, chain_code, born) = agreed(&outcomes, |o| match o {
         Outcome::Keygen {
             key_id,
             public_key,
             root_key,
             chain_code,
+            blind,
         } => Some((
             key_id.clone(),
             public_key.clone(),
             root_key.clone(),
             chain_code.clone(),
+            blind.clone(),
         )),
         _ => None,
     })?;
+    if born != blind {
+        return Err(FlowError::Invalid(
+            "the nodes made the key for another purpose than asked".into(),
+        ));
+    }
     let wallet = WalletRecord {
         id: blind.clone().unwrap_or_else(random_id),
         scheme,

@@ -212,8 +212,18 @@ fn a_message_of_a_transactions_signing_bytes_is_not_a_transaction_signature() {
     );
     let unsigned = custos_chains::build(&eth, &ecdsa.account(3)).unwrap();
     let sighash = unsigned.payloads[0].message().to_vec();
-    for format in [MessageFormat::Eip191, MessageFormat::Bip322] {
-        let (key, sig, _) = threshold_message(&ecdsa, format, &sighash);
+    // EIP-191 of a 32-byte value is `eth_sign` of a hash: refused, also as
+    // 32 bytes of text; binary is refused too.
+    for m in [sighash.clone(), vec![b'a'; 32], vec![0xff, 0x00, 0x01]] {
+        assert!(message::payload(MessageFormat::Eip191, &ecdsa.account(3), &m).is_err());
+    }
+    let as_text = hex::encode(&sighash).into_bytes();
+    for (format, m) in [
+        (MessageFormat::Eip191, &as_text),
+        (MessageFormat::Bip322, &sighash),
+        (MessageFormat::Bip322, &as_text),
+    ] {
+        let (key, sig, _) = threshold_message(&ecdsa, format, m);
         use k256::ecdsa::signature::hazmat::PrehashVerifier;
         let vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(&key.public_key).unwrap();
         let sig = k256::ecdsa::Signature::from_slice(&sig).unwrap();

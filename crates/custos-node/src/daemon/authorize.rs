@@ -45,6 +45,7 @@ impl Authorized {
 pub(super) struct Claim {
     request_id: [u8; 16],
     hash: [u8; 32],
+    key_id: String,
     outpoints: Vec<StatedOutpoint>,
     /// The share that signs.
     pub(super) share: Box<KeyShare>,
@@ -62,7 +63,13 @@ impl Claim {
         node: &Node,
     ) -> Result<(Box<KeyShare>, Vec<(DerivationPath, Payload)>), JobFailure> {
         node.vault
-            .claim_request(self.request_id, self.hash, now(), &self.outpoints)
+            .claim_request(
+                self.request_id,
+                self.hash,
+                now(),
+                &self.key_id,
+                &self.outpoints,
+            )
             .await?;
         Ok((self.share, self.work))
     }
@@ -98,6 +105,7 @@ pub(super) async fn authorize(node: &Node, job: &CheckedJob) -> Result<Authorize
             Ok(Authorized::Signing(Claim {
                 request_id: request.request_id(),
                 hash: request.hash()?,
+                key_id: request.key_id().to_owned(),
                 outpoints: planned.outpoints,
                 share: Box::new(share),
                 work: planned.work,

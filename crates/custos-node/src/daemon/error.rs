@@ -130,6 +130,9 @@ pub(super) enum JobFailure {
     /// The vault has no share of the job's key.
     #[error("no share for this key")]
     NoShare,
+    /// The key has no (or an unreadable) record of what it was born for.
+    #[error("this node has no record of what this key was born for; refusing")]
+    NoPurpose,
     /// The job's journal entry could not be written, so it did not run.
     #[error("the node cannot write its journal")]
     Journal(#[source] StoreError),

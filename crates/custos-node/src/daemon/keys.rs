@@ -48,14 +48,28 @@ pub(super) async fn blind_wallet_taken(v: &NodeVault, wallet: &str) -> Result<bo
         .is_some())
 }
 
-/// What the key `key_id` was born for, as this node recorded it (sealed,
-/// so a database edit cannot turn one purpose into the other unseen; an
-/// ordinary key has no entry).
+/// What the key `key_id` was born for, as this node sealed it at keygen.
+/// A key without a record is refused (fail closed: deleting the entry does
+/// not turn a blind key into an ordinary one).
 pub(super) async fn purpose_of(v: &NodeVault, key_id: &str) -> Result<KeyPurpose, JobFailure> {
-    match v.get(EntryKind::BlindKey, parse_id(key_id)?, 0).await? {
-        Some(wallet) => Ok(KeyPurpose::Blind {
-            wallet: String::from_utf8(wallet.to_vec()).map_err(|_| JobFailure::NoShare)?,
-        }),
-        None => Ok(KeyPurpose::Wallet),
+    let bytes = v
+        .get(EntryKind::KeyPurpose, parse_id(key_id)?, 0)
+        .await?
+        .ok_or(JobFailure::NoPurpose)?;
+    match bytes.as_slice() {
+        b"wallet" => Ok(KeyPurpose::Wallet),
+        other => other
+            .strip_prefix(b"blind:")
+            .and_then(|w| String::from_utf8(w.to_vec()).ok())
+            .map(|wallet| KeyPurpose::Blind { wallet })
+            .ok_or(JobFailure::NoPurpose),
+    }
+}
+
+/// The sealed form of `purpose`.
+pub(super) fn purpose_bytes(purpose: &KeyPurpose) -> Vec<u8> {
+    match purpose {
+        KeyPurpose::Wallet => b"wallet".to_vec(),
+        KeyPurpose::Blind { wallet } => [b"blind:".as_slice(), wallet.as_bytes()].concat(),
     }
 }

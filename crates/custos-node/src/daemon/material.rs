@@ -9,11 +9,12 @@ use tokio::sync::mpsc;
 
 use super::authorize::Authorized;
 use super::error::JobFailure;
-use super::keys::{blind_wallet_id, load_aux};
+use super::keys::{blind_wallet_id, load_aux, purpose_bytes};
 use super::node::{Node, NODE_WIDE};
 use super::primes;
 use crate::checked::CheckedJob;
 use crate::job::{JobInput, JobOutput};
+use crate::purpose::KeyPurpose;
 use crate::vault::EntryKind;
 use custos_net::clock::unix_now as now;
 
@@ -68,13 +69,21 @@ pub(super) async fn store(
         }
         JobOutput::Share(share) => {
             let key_id = share.key_id().0;
-            // A blind wallet's claim first: entries are insert-only, so a
-            // second key for one blind wallet is refused before it exists.
-            if let CheckedJob::Keygen {
-                blind: Some(wallet),
-                ..
-            } = job
-            {
+            let purpose = match job {
+                CheckedJob::Keygen {
+                    blind: Some(wallet),
+                    ..
+                } => KeyPurpose::Blind {
+                    wallet: wallet.clone(),
+                },
+                CheckedJob::Keygen { blind: None, .. }
+                | CheckedJob::AuxInfo
+                | CheckedJob::Sign { .. } => KeyPurpose::Wallet,
+            };
+            // Entries are insert-only: a blind wallet's claim first (a second
+            // key for one blind wallet is refused before it exists), then the
+            // purpose, then the share (a share never exists without it).
+            if let KeyPurpose::Blind { wallet } = &purpose {
                 v.put(
                     EntryKind::BlindWallet,
                     blind_wallet_id(wallet),
@@ -84,23 +93,28 @@ pub(super) async fn store(
                 )
                 .await?;
             }
+            v.put(
+                EntryKind::KeyPurpose,
+                key_id,
+                0,
+                &purpose_bytes(&purpose),
+                now(),
+            )
+            .await?;
             let bytes = share.to_bytes()?;
             v.put(EntryKind::KeyShare, key_id, 0, &bytes, now()).await?;
-            if let CheckedJob::Keygen {
-                blind: Some(wallet),
-                ..
-            } = job
-            {
-                v.put(EntryKind::BlindKey, key_id, 0, wallet.as_bytes(), now())
-                    .await?;
-            }
             let public_key = share.public_key(&DerivationPath::root())?;
             let (root_key, chain_code) = share.root_public()?;
+            let blind = match job {
+                CheckedJob::Keygen { blind, .. } => blind.clone(),
+                CheckedJob::AuxInfo | CheckedJob::Sign { .. } => None,
+            };
             Ok(Outcome::Keygen {
                 key_id: share.key_id().to_string(),
                 public_key: hex::encode(public_key),
                 root_key: hex::encode(root_key),
                 chain_code: hex::encode(chain_code),
+                blind,
             })
         }
         JobOutput::Signatures(sigs) => Ok(Outcome::Signatures {

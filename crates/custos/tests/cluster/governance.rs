@@ -10,7 +10,7 @@ use super::*;
 pub(crate) const POLICY: &str = r#"{"rules":[
   {"name":"large-ether","chains":["ethereum"],"assets":["native"],"min_amount":"5000000000000000",
    "action":{"type":"approve","count":2,"from":[{"role":"approver"}]}},
-  {"name":"bitcoin-velocity","initiators":[{"role":"initiator"}],"chains":["bitcoin"],
+  {"name":"bitcoin-velocity","initiators":[{"role":"initiator"}],"chains":["bitcoin-regtest"],
    "velocity":{"scope":"wallet","window_secs":3600,"max_sum":"250000"},"action":{"type":"allow"}},
   {"name":"initiators","initiators":[{"role":"initiator"}],
    "chains":["ethereum","solana"],"action":{"type":"allow"}},

@@ -64,7 +64,7 @@ fn cluster_end_to_end() {
         for signers in ["0,1", "0,2", "1,2"] {
             for path in ["m", "m/0/1"] {
                 let r = c
-                    .sign(&wallets[scheme], &"5a".repeat(32), Some(signers), path)
+                    .sign(&wallets[scheme], &"5a".repeat(33), Some(signers), path)
                     .unwrap();
                 check_signature(&r, scheme);
             }
@@ -113,7 +113,7 @@ fn cluster_end_to_end() {
     check_signature(
         &c.sign(
             &wallets["ecdsa-secp256k1"],
-            &"77".repeat(32),
+            &"77".repeat(33),
             Some("1,2"),
             "m/5",
         )
@@ -162,7 +162,7 @@ fn cluster_end_to_end() {
                 "--wallet",
                 &wallet,
                 "--message-hex",
-                &"42".repeat(32),
+                &"42".repeat(33),
                 "--format",
                 "eip191",
                 "--signers",
@@ -181,7 +181,7 @@ fn cluster_end_to_end() {
     check_signature(
         &c.sign(
             &wallets["ecdsa-secp256k1"],
-            &"42".repeat(32),
+            &"42".repeat(33),
             Some("0,2"),
             "m",
         )

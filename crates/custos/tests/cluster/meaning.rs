@@ -152,10 +152,16 @@ fn messages_never_sign_transactions(c: &mut Cluster, wallets: &BTreeMap<&str, St
     ] {
         let sighash = tx.payloads[0].message().to_vec();
         let hex_text = hex::encode(&sighash).into_bytes();
+        // EIP-191 of the 32 raw bytes would be `eth_sign` of a hash (which
+        // Safe owners and meta-transaction contracts accept): refused, at
+        // every path.
+        for path in ["m/0/0", "m"] {
+            let err = sign_message(c, &ecdsa, "eip191", path, &sighash, false).unwrap_err();
+            assert!(err.contains("not of exactly 32 bytes"), "{err}");
+        }
         for (format, path, message, as_text) in [
-            ("eip191", "m/0/0", &sighash, false),
-            ("eip191", "m", &sighash, false),
             ("eip191", "m/0/0", &hex_text, true),
+            ("eip191", "m", &hex_text, false),
             ("bip322", "m/0/0", &sighash, false),
             ("bip322", "m/7/0/0", &hex_text, true),
         ] {
@@ -219,7 +225,10 @@ fn messages_never_sign_transactions(c: &mut Cluster, wallets: &BTreeMap<&str, St
         assert!(custos_chains::assemble(&tx, &[raw_sig(&r)]).is_err());
     }
     // No other mode exists: the old node-side hashing and bare digests are
-    // gone from ordinary wallets; a format of another chain's key is refused.
+    // gone from ordinary wallets; a path is written canonically; a format of
+    // another chain's key is refused.
+    let err = sign_message(c, &ecdsa, "bip322", "m/0/00", b"hello", true).unwrap_err();
+    assert!(err.contains("not written canonically"), "{err}");
     let key = c.key("ivy");
     let digest = hex::encode([0x11u8; 32]);
     let (ok, _, err) = custos(
@@ -472,7 +481,7 @@ fn psbt_file(
 fn second_policy(second: &str) -> String {
     let rules: Value = serde_json::from_str(POLICY).unwrap();
     let mut list = vec![
-        serde_json::json!({"name": "second: bitcoin to the vault", "wallets": [second], "chains": ["bitcoin"],
+        serde_json::json!({"name": "second: bitcoin to the vault", "wallets": [second], "chains": ["bitcoin-regtest"],
             "destination": {"addresses": [BTC_TO.to_uppercase()]},
             "velocity": {"scope": "wallet", "window_secs": 3600, "max_sum": "150000"},
             "action": {"type": "allow"}}),
@@ -586,11 +595,12 @@ fn one_bucket_per_asset_and_one_value_per_outpoint(c: &mut Cluster, second: &str
     assert!(r["raw_tx"].as_str().is_some(), "{r}");
     consensus_verify(r["raw_tx"].as_str().unwrap(), &json_prevouts(&r));
     // The same outpoint stated at 150 000: the policy allows it (11 000 more
-    // in the bucket), every node refuses it from its own record.
+    // in the bucket), every node refuses it from the history it witnessed
+    // (and, behind that, from the values it recorded when it signed).
     let f = psbt_file(c, "p2.psbt", 0x61, 150_000, BTC_TO, 10_000, &own);
     let err = psbt_sign(c, second, &f).unwrap_err();
     assert!(
-        err.contains("was signed for with value 200000 sats; this request states 150000"),
+        err.contains("was stated at 200000 sats by an earlier request; this one states 150000"),
         "{err}"
     );
     // A transfer after the PSBTs: 102 000 + 60 000 + fee exceeds the one

@@ -169,6 +169,7 @@ pub fn run() -> Result<()> {
                 request_id: format!("{i:032x}"),
                 request: "00".repeat(32),
                 wallet: "w1".into(),
+                key_id: "00".repeat(32),
                 initiator: "ivy".into(),
                 kind: Kind::Transfer,
                 chain: Some("solana".into()),
@@ -179,6 +180,7 @@ pub fn run() -> Result<()> {
                 }],
                 path: None,
                 digest: None,
+                outpoints: Vec::new(),
             },
             witnessed_at: NOW - i as i64,
         })
