@@ -244,7 +244,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     &ivy,
                     &ecdsa,
                     MessageFormat::Eip191,
-                    digest.to_vec(),
+                    // Text: EIP-191 refuses binary and 32-byte messages.
+                    hex::encode(digest).into_bytes(),
                     Some(vec![0, 1]),
                 )
             })?;
