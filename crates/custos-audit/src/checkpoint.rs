@@ -10,6 +10,7 @@ use crate::merkle::verify_consistency;
 use crate::{AuditError, Hash};
 
 const CHECKPOINT_CONTEXT: &[u8] = b"custos/audit/checkpoint/v1";
+const COSIGN_CONTEXT: &[u8] = b"custos/audit/cosign/v1";
 
 /// The log's size and root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +38,41 @@ impl Checkpoint {
             .map(|s| key.verify(&self.message(), &s).is_ok())
             .unwrap_or(false)
     }
+
+    /// What a node co-signs: the checkpoint and the governance head it
+    /// held (so a reader knows under which committee each node signed).
+    pub fn cosign_message(&self, head: &Hash) -> Vec<u8> {
+        [COSIGN_CONTEXT, &self.size.to_be_bytes(), &self.root, head].concat()
+    }
+
+    /// A node's co-signature with `key` under governance `head`.
+    pub fn cosign(&self, key: &SigningKey, head: Hash) -> CoSignature {
+        CoSignature {
+            key: key.verifying_key().to_bytes(),
+            head,
+            signature: key.sign(&self.cosign_message(&head)).to_bytes().to_vec(),
+        }
+    }
+
+    /// Whether `c` is a valid co-signature of this checkpoint by the key
+    /// it names.
+    pub fn verify_cosignature(&self, c: &CoSignature) -> bool {
+        VerifyingKey::from_bytes(&c.key)
+            .ok()
+            .zip(Signature::from_slice(&c.signature).ok())
+            .is_some_and(|(k, s)| k.verify(&self.cosign_message(&c.head), &s).is_ok())
+    }
+}
+
+/// One node's co-signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoSignature {
+    /// The node's witness key (Ed25519).
+    pub key: [u8; 32],
+    /// The governance head the node held.
+    pub head: Hash,
+    /// Signature over [`Checkpoint::cosign_message`].
+    pub signature: Vec<u8>,
 }
 
 /// A checkpoint with its signatures.
@@ -46,8 +82,8 @@ pub struct SignedCheckpoint {
     pub checkpoint: Checkpoint,
     /// The server's signature.
     pub server: Vec<u8>,
-    /// Node co-signatures: (node key, signature).
-    pub cosignatures: Vec<([u8; 32], Vec<u8>)>,
+    /// Node co-signatures.
+    pub cosignatures: Vec<CoSignature>,
 }
 
 /// A node's co-signing state: the last checkpoint it signed.
@@ -75,7 +111,8 @@ impl Cosigner {
         next: &Checkpoint,
         proof: &[Hash],
         key: &SigningKey,
-    ) -> Result<Vec<u8>, AuditError> {
+        head: Hash,
+    ) -> Result<CoSignature, AuditError> {
         if let Some(last) = self.last {
             if next.size < last.size {
                 return Err(AuditError::NotAnExtension("smaller than the last one"));
@@ -91,6 +128,6 @@ impl Cosigner {
             }
         }
         self.last = Some(*next);
-        Ok(next.sign(key))
+        Ok(next.cosign(key, head))
     }
 }

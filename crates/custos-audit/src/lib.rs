@@ -58,6 +58,17 @@ pub enum AuditError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The export holds no checkpoint at all.
+    #[error("the export holds no co-signed checkpoint")]
+    NoCheckpoint,
+    /// The export ends before a checkpoint the nodes say they co-signed.
+    #[error("the export has {entries} entries, but the nodes co-signed a checkpoint of size {size}: the log was cut")]
+    Cut {
+        /// The nodes' checkpoint size.
+        size: u64,
+        /// Entries in the export.
+        entries: u64,
+    },
     /// Bytes do not decode.
     #[error("encoding: {0}")]
     Encoding(&'static str),

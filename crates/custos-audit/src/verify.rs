@@ -10,15 +10,31 @@ use crate::entry::SignedEntry;
 use crate::merkle::root;
 use crate::{AuditError, Hash};
 
-/// Whose signatures count.
+/// The nodes allowed to co-sign under one governance head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Witnesses {
+    /// Their witness keys.
+    pub keys: BTreeSet<[u8; 32]>,
+    /// Distinct co-signatures a checkpoint needs (a majority of the
+    /// committee, and at least its threshold).
+    pub quorum: usize,
+}
+
+/// Whose signatures count, from the pinned genesis and the governance
+/// chain (never from the server's files).
 #[derive(Debug, Clone)]
 pub struct Keys {
     /// The server's log key.
     pub server: VerifyingKey,
-    /// The nodes' co-signing keys.
-    pub nodes: Vec<VerifyingKey>,
-    /// Distinct node co-signatures each checkpoint needs.
-    pub quorum: usize,
+    /// Governance head → the committee's witnesses at that head. A
+    /// co-signature names the head its node held; one naming a head not
+    /// here, or signed by a key that is no witness at that head, is refused.
+    pub witnesses: BTreeMap<Hash, Witnesses>,
+    /// Checkpoints the log must extend: what a majority of the nodes
+    /// answered, over the verifier's own nonce, as the newest they
+    /// co-signed. An export shorter than one of them, or disagreeing with
+    /// its root, has been cut or rewritten.
+    pub floor: Vec<Checkpoint>,
 }
 
 /// What a successful verification covered.
@@ -35,10 +51,13 @@ pub struct Report {
 /// Verifies an export; the error names the first bad entry or checkpoint.
 ///
 /// Entries: contiguous sequence numbers from 0, each linked to its
-/// predecessor, each signed by the server. Checkpoints: signed by the server
-/// and by `quorum` distinct nodes, never two roots for one size, none larger
+/// predecessor, each signed by the server. Checkpoints: at least one;
+/// signed by the server; every co-signature valid and by a witness of the
+/// committee at the head it names (a bad one is refused, never skipped), and
+/// at least the quorum of them; never two roots for one size, none larger
 /// than the export (truncation), each root equal to the tree of the first
-/// `size` entries (so an entry altered and re-signed is caught too).
+/// `size` entries (so an entry altered and re-signed is caught too). The
+/// export must also extend every checkpoint of `keys.floor`.
 pub fn verify_export(
     entries: &[SignedEntry],
     checkpoints: &[SignedCheckpoint],
@@ -64,7 +83,9 @@ pub fn verify_export(
         leaves.push(hash);
         prev = hash;
     }
-    let node_keys: BTreeSet<[u8; 32]> = keys.nodes.iter().map(|k| k.to_bytes()).collect();
+    if checkpoints.is_empty() {
+        return Err(AuditError::NoCheckpoint);
+    }
     let mut roots: BTreeMap<u64, Hash> = BTreeMap::new();
     let mut sorted: Vec<&SignedCheckpoint> = checkpoints.iter().collect();
     sorted.sort_by_key(|c| c.checkpoint.size);
@@ -78,19 +99,29 @@ pub fn verify_export(
         if !cp.verify(&keys.server, &c.server) {
             return Err(bad("bad server signature"));
         }
-        let signers: BTreeSet<[u8; 32]> = c
-            .cosignatures
-            .iter()
-            .filter(|(k, sig)| {
-                node_keys.contains(k)
-                    && VerifyingKey::from_bytes(k)
-                        .map(|vk| cp.verify(&vk, sig))
-                        .unwrap_or(false)
-            })
-            .map(|(k, _)| *k)
-            .collect();
-        if signers.len() < keys.quorum {
-            return Err(bad("too few valid node co-signatures"));
+        let mut signers = BTreeSet::new();
+        let mut quorum = 1;
+        for co in &c.cosignatures {
+            let w = keys.witnesses.get(&co.head).ok_or(bad(
+                "a co-signature names a governance head not in the chain",
+            ))?;
+            if !w.keys.contains(&co.key) {
+                return Err(bad(
+                    "a co-signature is by a key that is no witness of the committee",
+                ));
+            }
+            if !cp.verify_cosignature(co) {
+                return Err(bad("a co-signature does not verify"));
+            }
+            if !signers.insert(co.key) {
+                return Err(bad("a node co-signed twice"));
+            }
+            quorum = quorum.max(w.quorum);
+        }
+        if signers.len() < quorum {
+            return Err(bad(
+                "too few node co-signatures (a majority of the committee is needed)",
+            ));
         }
         if let Some(other) = roots.insert(cp.size, cp.root) {
             if other != cp.root {
@@ -111,6 +142,21 @@ pub fn verify_export(
             });
         }
         last_good = cp.size;
+    }
+    for f in &keys.floor {
+        let covered = usize::try_from(f.size)
+            .ok()
+            .and_then(|size| leaves.get(..size))
+            .ok_or(AuditError::Cut {
+                size: f.size,
+                entries: entries.len() as u64,
+            })?;
+        if root(covered) != f.root {
+            return Err(AuditError::Rewritten {
+                from: last_good.min(f.size),
+                to: f.size,
+            });
+        }
     }
     Ok(Report {
         entries: entries.len() as u64,

@@ -17,11 +17,12 @@ use custos_audit::merkle::{
     consistency_proof, inclusion_proof, leaf_hash, node_hash, root, verify_consistency,
     verify_inclusion,
 };
-use custos_audit::verify::{verify_export, Keys};
+use custos_audit::verify::{verify_export, Keys, Witnesses};
 use custos_audit::{AuditError, Hash};
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
 use rand::rngs::OsRng;
+use std::collections::{BTreeMap, BTreeSet};
 
 fn leaves(n: usize) -> Vec<Hash> {
     (0..n)
@@ -151,10 +152,7 @@ impl Fixture {
                             }
                             _ => vec![],
                         };
-                        (
-                            k.verifying_key().to_bytes(),
-                            c.cosign(&cp, &proof, k).unwrap(),
-                        )
+                        c.cosign(&cp, &proof, k, HEAD).unwrap()
                     })
                     .collect();
                 checkpoints.push(SignedCheckpoint {
@@ -175,11 +173,24 @@ impl Fixture {
     fn keys(&self) -> Keys {
         Keys {
             server: self.server.verifying_key(),
-            nodes: self.nodes.iter().map(|k| k.verifying_key()).collect(),
-            quorum: 2,
+            witnesses: BTreeMap::from([(
+                HEAD,
+                Witnesses {
+                    keys: self
+                        .nodes
+                        .iter()
+                        .map(|k| k.verifying_key().to_bytes())
+                        .collect(),
+                    quorum: 2,
+                },
+            )]),
+            floor: Vec::new(),
         }
     }
 }
+
+/// The governance head the fixture's nodes co-sign under.
+const HEAD: [u8; 32] = [7; 32];
 
 #[test]
 fn clean_export_verifies() {
@@ -247,7 +258,7 @@ fn tampering_deletion_truncation_rewrite_and_forks_are_named() {
     forked.cosignatures = f
         .nodes
         .iter()
-        .map(|k| (k.verifying_key().to_bytes(), forked.checkpoint.sign(k)))
+        .map(|k| forked.checkpoint.cosign(k, HEAD))
         .collect();
     cps.push(forked);
     assert!(matches!(
@@ -261,9 +272,126 @@ fn tampering_deletion_truncation_rewrite_and_forks_are_named() {
         verify_export(f.log.entries(), &cps, &keys).unwrap_err(),
         AuditError::Checkpoint {
             size: 5,
-            reason: "too few valid node co-signatures"
+            reason: "too few node co-signatures (a majority of the committee is needed)"
         }
     ));
+}
+
+#[test]
+fn a_bad_or_foreign_cosignature_is_refused_and_its_checkpoint_named() {
+    let f = Fixture::new(20, 5);
+    let keys = f.keys();
+    // A flipped byte in any co-signature of any checkpoint (three valid ones
+    // would be more than enough: it is refused, not skipped).
+    for (i, c) in f.checkpoints.iter().enumerate() {
+        for j in 0..c.cosignatures.len() {
+            for byte in [0, 31, 63] {
+                let mut cps = f.checkpoints.clone();
+                cps[i].cosignatures[j].signature[byte] ^= 1;
+                assert_eq!(
+                    verify_export(f.log.entries(), &cps, &keys).unwrap_err(),
+                    AuditError::Checkpoint {
+                        size: c.checkpoint.size,
+                        reason: "a co-signature does not verify"
+                    }
+                );
+            }
+        }
+    }
+    // A key that is no witness of the committee, and a head not in the chain.
+    let mut cps = f.checkpoints.clone();
+    let outsider = SigningKey::generate(&mut OsRng);
+    let foreign = cps[2].checkpoint.cosign(&outsider, HEAD);
+    cps[2].cosignatures.push(foreign);
+    assert!(matches!(
+        verify_export(f.log.entries(), &cps, &keys).unwrap_err(),
+        AuditError::Checkpoint { size: 15, reason } if reason.contains("no witness")
+    ));
+    let mut cps = f.checkpoints.clone();
+    let elsewhere = cps[1].checkpoint.cosign(&f.nodes[0], [1; 32]);
+    cps[1].cosignatures[0] = elsewhere;
+    assert!(matches!(
+        verify_export(f.log.entries(), &cps, &keys).unwrap_err(),
+        AuditError::Checkpoint { size: 10, reason } if reason.contains("head")
+    ));
+    // Moving a genuine co-signature to another checkpoint.
+    let mut cps = f.checkpoints.clone();
+    cps[3].cosignatures[0] = f.checkpoints[2].cosignatures[0].clone();
+    assert!(matches!(
+        verify_export(f.log.entries(), &cps, &keys).unwrap_err(),
+        AuditError::Checkpoint { size: 20, .. }
+    ));
+}
+
+#[test]
+fn a_log_cut_below_what_the_nodes_cosigned_is_refused() {
+    let f = Fixture::new(20, 5);
+    let mut keys = f.keys();
+    // The nodes say (over the verifier's nonce) they co-signed size 20; the
+    // database administrator removed the last entries and the checkpoints
+    // over them.
+    keys.floor = vec![f.checkpoints[3].checkpoint];
+    verify_export(f.log.entries(), &f.checkpoints, &keys).unwrap();
+    assert_eq!(
+        verify_export(&f.log.entries()[..16], &f.checkpoints[..3], &keys).unwrap_err(),
+        AuditError::Cut {
+            size: 20,
+            entries: 16
+        }
+    );
+    // Everything cut: no checkpoint at all is refused by itself.
+    assert_eq!(
+        verify_export(&f.log.entries()[..16], &[], &f.keys()).unwrap_err(),
+        AuditError::NoCheckpoint
+    );
+    // Same length, other content than the nodes' root.
+    keys.floor[0].root[0] ^= 1;
+    assert!(matches!(
+        verify_export(f.log.entries(), &f.checkpoints, &keys).unwrap_err(),
+        AuditError::Rewritten { to: 20, .. }
+    ));
+}
+
+#[test]
+fn two_disjoint_pairs_of_a_two_of_five_committee_certify_nothing() {
+    // 2-of-5: the quorum is a majority (3), so no two disjoint sets can
+    // each certify one of two diverging logs.
+    let server = SigningKey::generate(&mut OsRng);
+    let nodes: Vec<SigningKey> = (0..5).map(|_| SigningKey::generate(&mut OsRng)).collect();
+    let keys = Keys {
+        server: server.verifying_key(),
+        witnesses: BTreeMap::from([(
+            HEAD,
+            Witnesses {
+                keys: nodes
+                    .iter()
+                    .map(|k| k.verifying_key().to_bytes())
+                    .collect::<BTreeSet<_>>(),
+                quorum: 3,
+            },
+        )]),
+        floor: Vec::new(),
+    };
+    let mut a = Log::new();
+    let mut b = Log::new();
+    for (log, what) in [(&mut a, "to-alice"), (&mut b, "to-mallory")] {
+        log.append(1, "server", "sign", what, &server).unwrap();
+    }
+    for (log, pair) in [(&a, &nodes[0..2]), (&b, &nodes[2..4])] {
+        let cp = Checkpoint {
+            size: 1,
+            root: root(log.leaves()),
+        };
+        let signed = SignedCheckpoint {
+            checkpoint: cp,
+            server: cp.sign(&server),
+            cosignatures: pair.iter().map(|k| cp.cosign(k, HEAD)).collect(),
+        };
+        assert!(matches!(
+            verify_export(log.entries(), &[signed], &keys).unwrap_err(),
+            AuditError::Checkpoint { size: 1, reason } if reason.contains("majority")
+        ));
+    }
 }
 
 #[test]
@@ -276,20 +404,25 @@ fn a_node_never_cosigns_a_fork_a_truncation_or_a_bad_extension() {
         root: root(&leaves[..n]),
     };
     let mut c = Cosigner::default();
-    c.cosign(&cp(6), &[], key).unwrap();
+    c.cosign(&cp(6), &[], key, HEAD).unwrap();
     // Extension with a valid proof: signed.
-    c.cosign(&cp(9), &consistency_proof(6, &leaves[..9]).unwrap(), key)
-        .unwrap();
+    c.cosign(
+        &cp(9),
+        &consistency_proof(6, &leaves[..9]).unwrap(),
+        key,
+        HEAD,
+    )
+    .unwrap();
     // Shorter log: refused.
     assert!(matches!(
-        c.cosign(&cp(8), &[], key),
+        c.cosign(&cp(8), &[], key, HEAD),
         Err(AuditError::NotAnExtension(_))
     ));
     // Same size, other root: refused.
     let mut fork = cp(9);
     fork.root[3] ^= 1;
     assert!(matches!(
-        c.cosign(&fork, &[], key),
+        c.cosign(&fork, &[], key, HEAD),
         Err(AuditError::NotAnExtension(_))
     ));
     // A larger checkpoint whose proof does not connect: refused.
@@ -301,7 +434,7 @@ fn a_node_never_cosigns_a_fork_a_truncation_or_a_bad_extension() {
     };
     let proof = consistency_proof(9, &other).unwrap();
     assert!(matches!(
-        c.cosign(&bad, &proof, key),
+        c.cosign(&bad, &proof, key, HEAD),
         Err(AuditError::NotAnExtension(_))
     ));
     assert_eq!(c.last(), Some(cp(9)), "a refusal changes nothing");

@@ -14,6 +14,9 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod committee;
+
+pub use committee::{valid_id, Committee, Member};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -104,6 +107,10 @@ pub struct State {
     /// signs a digest it is handed.
     #[serde(default)]
     pub blind_wallets: BTreeSet<String>,
+    /// Committees by id: the nodes holding shares and the keys they are
+    /// known by.
+    #[serde(default)]
+    pub committees: BTreeMap<String, Committee>,
 }
 
 /// The first admins and the quorum; its hash is what node operators confirm.
@@ -116,6 +123,9 @@ pub struct Genesis {
     /// The server's audit-log key (Ed25519): nodes co-sign only entries it
     /// signed, and auditors verify exports against it.
     pub audit_key: [u8; 32],
+    /// The first committees (nodes learn their peers' keys, and auditors
+    /// the witness keys, from here).
+    pub committees: Vec<Committee>,
 }
 
 /// One change.
@@ -168,6 +178,9 @@ pub enum Change {
         /// The wallet id it will have.
         wallet: String,
     },
+    /// Record a new committee (an id not used before; changing a
+    /// committee's members is resharing, a later change).
+    AddCommittee(Committee),
 }
 
 /// A proposed step of the chain.
@@ -351,16 +364,16 @@ impl State {
             Change::SetPolicy(p) => self.policy = Some(p.clone()),
             Change::SetAddressBook(b) => self.address_book = Some(b.clone()),
             Change::AllowBlindWallet { wallet } => {
-                if wallet.is_empty()
-                    || wallet.len() > 64
-                    || !wallet
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-                    || !self.blind_wallets.insert(wallet.clone())
-                {
+                if !valid_id(wallet) || !self.blind_wallets.insert(wallet.clone()) {
                     return Err(GovError::Invalid(format!(
                         "blind wallet id {wallet:?}: 1-64 of [A-Za-z0-9_-], not allowed before"
                     )));
+                }
+            }
+            Change::AddCommittee(c) => {
+                c.check()?;
+                if self.committees.insert(c.id.clone(), c.clone()).is_some() {
+                    return Err(invalid(format!("committee {} exists", c.id)));
                 }
             }
         }
@@ -455,7 +468,12 @@ impl Governance {
             policy: None,
             address_book: None,
             blind_wallets: BTreeSet::new(),
+            committees: BTreeMap::new(),
         };
+        let mut state = state;
+        for c in &g.committees {
+            state.apply(&Change::AddCommittee(c.clone()))?;
+        }
         state.check()?;
         Ok(Self {
             audit_key: g.audit_key,
@@ -483,6 +501,11 @@ impl Governance {
     /// The server's audit-log key named by the genesis.
     pub fn genesis_audit_key(&self) -> [u8; 32] {
         self.audit_key
+    }
+
+    /// The committee `id` at the head.
+    pub fn committee(&self, id: &str) -> Option<&Committee> {
+        self.state.committees.get(id)
     }
 
     /// The head hash.

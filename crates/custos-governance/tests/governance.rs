@@ -40,6 +40,7 @@ impl Admins {
                 .collect(),
             admin_quorum: quorum,
             audit_key: SigningKey::from_bytes(&[7; 32]).verifying_key().to_bytes(),
+            committees: vec![],
         }
     }
 

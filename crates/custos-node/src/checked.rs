@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use custos_audit::checkpoint::SignedCheckpoint;
+use custos_protocol::attest::SignedOrder;
 use custos_protocol::authz::{Authorization, SigningRequest};
 use custos_protocol::control::{Job, JobKind};
 use custos_tss::{Committee, PartyIndex, Scheme};
@@ -21,14 +23,15 @@ use crate::job_error::JobError;
 /// kind cannot reach the protocol without passing each of them.
 #[derive(Debug, Clone)]
 pub enum CheckedJob {
-    /// Generate the committee's ECDSA aux info.
-    AuxInfo,
-    /// Distributed key generation.
+    /// Generate the committee's ECDSA aux info, for an admin's order.
+    AuxInfo {
+        /// The order of the committee's first ECDSA wallet.
+        order: SignedOrder,
+    },
+    /// Distributed key generation of the wallet an admin ordered.
     Keygen {
-        /// Scheme of the new key.
-        scheme: Scheme,
-        /// The blind wallet it is born for, if any.
-        blind: Option<String>,
+        /// The order.
+        order: SignedOrder,
     },
     /// Sign a request.
     Sign {
@@ -41,6 +44,8 @@ pub enum CheckedJob {
         /// Initiator, approvals and the governance head they were given
         /// under.
         auth: Authorization,
+        /// The majority checkpoint covering the request's `sign` entry.
+        checkpoint: Box<SignedCheckpoint>,
     },
 }
 
@@ -48,21 +53,24 @@ impl CheckedJob {
     /// Decodes `kind`; the only place the node parses a job's bytes.
     pub fn decode(kind: &JobKind) -> Result<Self, JobError> {
         Ok(match kind {
-            JobKind::AuxInfo => CheckedJob::AuxInfo,
-            JobKind::Keygen { scheme, blind } => CheckedJob::Keygen {
-                scheme: *scheme,
-                blind: blind.clone(),
+            JobKind::AuxInfo { order } => CheckedJob::AuxInfo {
+                order: order.clone(),
+            },
+            JobKind::Keygen { order } => CheckedJob::Keygen {
+                order: order.clone(),
             },
             JobKind::Sign {
                 signers,
                 request,
                 payloads,
                 auth,
+                checkpoint,
             } => CheckedJob::Sign {
                 signers: signers.clone(),
                 request: Box::new(SigningRequest::from_bytes(request).map_err(JobError::Request)?),
                 payloads: payloads.clone(),
                 auth: auth.clone(),
+                checkpoint: Box::new(checkpoint.clone()),
             },
         })
     }
@@ -70,7 +78,7 @@ impl CheckedJob {
     /// The signer set of a signing job (`None`: all members).
     pub fn signers(&self) -> Option<&[PartyIndex]> {
         match self {
-            CheckedJob::AuxInfo | CheckedJob::Keygen { .. } => None,
+            CheckedJob::AuxInfo { .. } | CheckedJob::Keygen { .. } => None,
             CheckedJob::Sign { signers, .. } => Some(signers),
         }
     }
@@ -79,7 +87,18 @@ impl CheckedJob {
     pub fn request(&self) -> Option<&SigningRequest> {
         match self {
             CheckedJob::Sign { request, .. } => Some(&**request),
-            CheckedJob::AuxInfo | CheckedJob::Keygen { .. } => None,
+            CheckedJob::AuxInfo { .. } | CheckedJob::Keygen { .. } => None,
+        }
+    }
+
+    /// The scheme and blind wallet of a keygen (`None` for other kinds).
+    pub fn keygen(&self) -> Option<(Scheme, Option<&str>)> {
+        match self {
+            CheckedJob::Keygen { order } => Some((
+                order.order.scheme,
+                order.order.blind.then_some(order.order.wallet.as_str()),
+            )),
+            CheckedJob::AuxInfo { .. } | CheckedJob::Sign { .. } => None,
         }
     }
 }
@@ -205,6 +224,14 @@ mod tests {
             request,
             payloads: vec![vec![1]],
             auth: auth(),
+            checkpoint: custos_audit::checkpoint::SignedCheckpoint {
+                checkpoint: custos_audit::checkpoint::Checkpoint {
+                    size: 0,
+                    root: [0; 32],
+                },
+                server: vec![],
+                cosignatures: vec![],
+            },
         }
     }
 

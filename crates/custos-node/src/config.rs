@@ -139,6 +139,9 @@ pub struct Enrolment {
     pub name: String,
     /// Channel public key.
     pub public_key: NodePublicKey,
+    /// Witness key (Ed25519, hex): audit co-signatures and wallet
+    /// attestations; the genesis records it.
+    pub witness_key: String,
     /// TLS certificate fingerprint (hex).
     pub tls_fingerprint: String,
 }

@@ -197,7 +197,7 @@ pub fn run_checked<E: Display>(
     // One arm per kind, each taking the input it needs: a new kind must
     // say how it runs.
     match kind {
-        CheckedJob::AuxInfo => {
+        CheckedJob::AuxInfo { .. } => {
             let JobInput::Primes(primes) = input else {
                 return Err(mismatch());
             };
@@ -206,14 +206,16 @@ pub fn run_checked<E: Display>(
                 .map(JobOutput::Aux)
                 .map_err(finish)
         }
-        CheckedJob::Keygen { scheme, blind } => {
+        CheckedJob::Keygen { order } => {
             let JobInput::Aux(aux) = input else {
                 return Err(mismatch());
             };
-            // What the key is born for is part of its DKG's session id: nodes
-            // told different purposes never finish one key together.
-            let sid = &keygen_session(sid, *scheme, blind.as_deref());
-            let session = custos_tss::keygen(*scheme, sid, committee, seat.me, aux.as_ref(), rng)?;
+            // What the key is born for (its wallet and kind) is part of its
+            // DKG's session id: nodes told different purposes never finish
+            // one key together.
+            let o = &order.order;
+            let sid = &keygen_session(sid, o.scheme, &o.wallet, o.blind);
+            let session = custos_tss::keygen(o.scheme, sid, committee, seat.me, aux.as_ref(), rng)?;
             drive(session, &mut transport)
                 .map(|s| JobOutput::Share(Box::new(s)))
                 .map_err(finish)
@@ -269,22 +271,22 @@ fn sign_all<E: Display, F: FnMut(Frame) -> Result<(), E>>(
         })
 }
 
-/// The DKG session id of a key of `scheme` born for `blind` (or an
-/// ordinary wallet) in job session `sid`.
-fn keygen_session(sid: &[u8; 32], scheme: custos_tss::Scheme, blind: Option<&str>) -> [u8; 32] {
+/// The DKG session id of a key of `scheme` born for `wallet` (blind or
+/// ordinary) in job session `sid`.
+fn keygen_session(
+    sid: &[u8; 32],
+    scheme: custos_tss::Scheme,
+    wallet: &str,
+    blind: bool,
+) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    h.update(b"custos/keygen-session/v1");
+    h.update(b"custos/keygen-session/v2");
     h.update(sid);
     h.update(scheme.as_str().as_bytes());
-    match blind {
-        Some(w) => {
-            h.update([1]);
-            h.update((w.len() as u64).to_be_bytes());
-            h.update(w.as_bytes());
-        }
-        None => h.update([0]),
-    }
+    h.update([u8::from(blind)]);
+    h.update((wallet.len() as u64).to_be_bytes());
+    h.update(wallet.as_bytes());
     h.finalize().into()
 }
 

@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+pub mod certified;
 pub mod checked;
 pub mod config;
 pub mod daemon;

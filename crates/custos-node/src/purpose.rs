@@ -1,9 +1,11 @@
-//! What a key may sign, by what it was born for: an ordinary wallet's key
-//! signs transfers, PSBTs and messages (all built by the nodes); a blind
-//! wallet's key, born blind under an id the governance chain allows, signs
-//! bare digests and nothing else. What a key was born for is recorded by
-//! each node when it makes its share, sealed in its vault, and never
-//! changes: no later request or governance change turns one into the other.
+//! What a key may sign, by what it was born for: the wallet an admin
+//! ordered it for (a request naming another wallet is refused, whatever the
+//! server's database says), and its kind — an ordinary wallet's key signs
+//! transfers, PSBTs and messages (all built by the nodes); a blind wallet's
+//! key, born blind under an id the governance chain allows, signs bare
+//! digests and nothing else. What a key was born for is recorded by each
+//! node when it makes its share, sealed in its vault, and never changes: no
+//! later request or governance change turns one into the other.
 
 use custos_governance::Governance;
 use custos_protocol::authz::SigningRequest;
@@ -14,8 +16,11 @@ use crate::recheck::Refusal;
 /// made: it never changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyPurpose {
-    /// An ordinary wallet: transfers, PSBTs, messages.
-    Wallet,
+    /// An ordinary wallet of this id: transfers, PSBTs, messages.
+    Wallet {
+        /// Wallet id.
+        wallet: String,
+    },
     /// A blind wallet of this id: bare digests only.
     Blind {
         /// Wallet id.
@@ -23,15 +28,31 @@ pub enum KeyPurpose {
     },
 }
 
-/// Whether a key born for `purpose` may sign `request`: a blind digest only
-/// with a key born blind for that wallet, which governance still lists;
-/// everything else only with an ordinary wallet's key.
+impl KeyPurpose {
+    /// The wallet the key was made for.
+    pub fn wallet(&self) -> &str {
+        match self {
+            KeyPurpose::Wallet { wallet } | KeyPurpose::Blind { wallet } => wallet,
+        }
+    }
+}
+
+/// Whether a key born for `purpose` may sign `request`: only for the wallet
+/// it was made for; a blind digest only with a key born blind, which
+/// governance still lists; everything else only with an ordinary wallet's
+/// key.
 pub fn check_purpose(
     gov: Option<&Governance>,
     request: &SigningRequest,
     purpose: &KeyPurpose,
 ) -> Result<(), Refusal> {
     let gov = gov.ok_or(Refusal::NoGovernance)?;
+    if request.wallet() != purpose.wallet() {
+        return Err(Refusal::WalletKey {
+            wallet: request.wallet().to_owned(),
+            key_of: purpose.wallet().to_owned(),
+        });
+    }
     match (request, purpose) {
         (SigningRequest::Blind(b), KeyPurpose::Blind { wallet })
             if *wallet == b.wallet && gov.state().blind_wallets.contains(wallet) =>
@@ -40,22 +61,8 @@ pub fn check_purpose(
         }
         (SigningRequest::Blind(b), _) => Err(Refusal::NotBlind(b.wallet.clone())),
         (_, KeyPurpose::Blind { .. }) => Err(Refusal::BlindOnly),
-        (_, KeyPurpose::Wallet) => Ok(()),
+        (_, KeyPurpose::Wallet { .. }) => Ok(()),
     }
-}
-
-/// Whether this node may make a key for blind wallet `wallet`: governance
-/// allows it and no key of this node serves it yet (`taken`).
-pub fn check_blind_keygen(
-    gov: Option<&Governance>,
-    wallet: &str,
-    taken: bool,
-) -> Result<(), Refusal> {
-    let gov = gov.ok_or(Refusal::NoGovernance)?;
-    if !gov.state().blind_wallets.contains(wallet) || taken {
-        return Err(Refusal::BlindKeygen(wallet.to_owned()));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -73,6 +80,7 @@ mod tests {
             admins: vec![("admin".into(), admin.verifying_key().to_bytes())],
             admin_quorum: 1,
             audit_key: SigningKey::from_bytes(&[9; 32]).verifying_key().to_bytes(),
+            committees: vec![],
         };
         let mut gov = Governance::genesis(&genesis).unwrap();
         let p = Proposal {
@@ -128,10 +136,13 @@ mod tests {
         let born_blind = KeyPurpose::Blind {
             wallet: "bw".into(),
         };
+        let ordinary = KeyPurpose::Wallet {
+            wallet: "w1".into(),
+        };
         let g = Some(&gov);
         check_purpose(g, &blind("bw"), &born_blind).unwrap();
         assert_eq!(
-            check_purpose(g, &blind("w1"), &KeyPurpose::Wallet),
+            check_purpose(g, &blind("w1"), &ordinary),
             Err(Refusal::NotBlind("w1".into()))
         );
         // Another wallet's id on a blind key, or a wallet governance never
@@ -141,14 +152,22 @@ mod tests {
             wallet: "rogue".into(),
         };
         assert!(check_purpose(g, &blind("rogue"), &rogue).is_err());
+        let blind_w1 = KeyPurpose::Blind {
+            wallet: "w1".into(),
+        };
+        assert_eq!(check_purpose(g, &eth(), &blind_w1), Err(Refusal::BlindOnly));
+        check_purpose(g, &eth(), &ordinary).unwrap();
+        // Another wallet's key: refused whatever the kinds.
+        let other = KeyPurpose::Wallet {
+            wallet: "w2".into(),
+        };
         assert_eq!(
-            check_purpose(g, &eth(), &born_blind),
-            Err(Refusal::BlindOnly)
+            check_purpose(g, &eth(), &other),
+            Err(Refusal::WalletKey {
+                wallet: "w1".into(),
+                key_of: "w2".into()
+            })
         );
-        check_purpose(g, &eth(), &KeyPurpose::Wallet).unwrap();
-        // Keygen: allowed once per blind wallet governance lists.
-        check_blind_keygen(g, "bw", false).unwrap();
-        assert!(check_blind_keygen(g, "bw", true).is_err());
-        assert!(check_blind_keygen(g, "rogue", false).is_err());
+        assert!(check_purpose(g, &blind("bw"), &other).is_err());
     }
 }

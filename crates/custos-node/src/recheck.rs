@@ -108,10 +108,30 @@ pub enum Refusal {
     /// A transfer, PSBT or message for a blind wallet's key.
     #[error("a blind wallet's key signs blind digests only")]
     BlindOnly,
-    /// A blind keygen the governance chain does not allow, or one this node
-    /// made a key for already.
-    #[error("blind wallet {0}: not allowed by governance, or its key exists already")]
-    BlindKeygen(String),
+    /// The request names a wallet the key was not made for (this node's
+    /// own record of the key, whatever the server's database says).
+    #[error("the request names wallet {wallet}, but its key belongs to wallet {key_of} (this node's record)")]
+    WalletKey {
+        /// The wallet the request names.
+        wallet: String,
+        /// The wallet the key was made for.
+        key_of: String,
+    },
+    /// The admin's wallet order was refused.
+    #[error("wallet order: {0}")]
+    Order(#[from] custos_protocol::attest::OrderError),
+    /// A wallet of this id exists at this node already (ids are unique).
+    #[error("wallet {0} exists already at this node")]
+    WalletExists(String),
+    /// An aux-info job not for an ECDSA wallet's order.
+    #[error("aux info is made only for an order of an ECDSA wallet")]
+    AuxOrder,
+    /// The job's committee is not the governance chain's.
+    #[error("committee {0:?} is not the one the governance chain records")]
+    Committee(String),
+    /// The checkpoint sent with a signing does not certify its entry.
+    #[error("log before sign: {0}")]
+    Checkpoint(&'static str),
 }
 
 /// What every request before this one (as this node witnessed them, whichever
@@ -278,6 +298,7 @@ mod tests {
             admins: vec![("admin".into(), keys[0].1.verifying_key().to_bytes())],
             admin_quorum: 1,
             audit_key: key(99).verifying_key().to_bytes(),
+            committees: vec![],
         };
         let mut gov = Governance::genesis(&genesis).unwrap();
         let roles = [

@@ -368,15 +368,24 @@ impl NodeVault {
         Ok(row.map(|r| r.try_get("body")).transpose()?)
     }
 
-    /// Stores a new witness state and its ledger rows in one transaction:
-    /// `(seq, request_id, record JSON)`, witnessed at `now`.
+    /// Stores a new witness state, the checkpoint co-signed `(size, root)`
+    /// and its ledger rows in one transaction: `(seq, request_id, record
+    /// JSON)`, witnessed at `now`.
     pub async fn put_witness(
         &self,
         state: &[u8],
+        checkpoint: (u64, [u8; 32]),
         rows: &[(u64, String, String)],
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO cosigned (size, root) VALUES ($1, $2) ON CONFLICT (size) DO NOTHING",
+        )
+        .bind(i64::try_from(checkpoint.0).map_err(|_| StoreError::State("size"))?)
+        .bind(checkpoint.1.as_slice())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("INSERT INTO witness_state (id, body) VALUES (0, $1) ON CONFLICT (id) DO UPDATE SET body = excluded.body")
             .bind(state)
             .execute(&mut *tx)
@@ -392,6 +401,19 @@ impl NodeVault {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The root of the checkpoint of `size` this node co-signed, if it did.
+    pub async fn cosigned_root(&self, size: u64) -> Result<Option<[u8; 32]>, StoreError> {
+        let row = sqlx::query("SELECT root FROM cosigned WHERE size = $1")
+            .bind(i64::try_from(size).map_err(|_| StoreError::State("size"))?)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let root: Vec<u8> = r.try_get("root")?;
+            root.try_into().map_err(|_| StoreError::State("root"))
+        })
+        .transpose()
     }
 
     /// The ledger: `(seq, record JSON, witnessed_at)`, oldest first.

@@ -111,12 +111,12 @@ pub enum EntryKind {
     // 5 held ECDSA presignatures (the pool is gone: ADR 0008).
     /// The node's TLS private key.
     TlsKey = 6,
-    /// What a key was born for (`wallet`, or `blind:` and the blind
-    /// wallet's id), written before its share; a share without one is
-    /// refused.
+    /// What a key was born for (`wallet:` or `blind:` and the wallet's
+    /// id), written before its share; a share without one is refused.
     KeyPurpose = 7,
-    /// A blind wallet's claim on one key: the key id.
-    BlindWallet = 8,
+    /// A wallet id's claim on one key: this node's record of the wallet
+    /// (the statement it attested), written first, so ids are unique.
+    Wallet = 8,
 }
 
 /// Where an entry belongs. Opening under any other binding fails.

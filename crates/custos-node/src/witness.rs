@@ -6,7 +6,7 @@
 //! and the `sign` entries it sees become its velocity ledger. Pure: the
 //! caller stores the new state atomically with the co-signature.
 
-use custos_audit::checkpoint::Checkpoint;
+use custos_audit::checkpoint::{Checkpoint, CoSignature};
 use custos_audit::merkle::Frontier;
 use custos_audit::Hash;
 use custos_protocol::authz::{SigningRecord, WitnessRequest, SIGN_ACTION};
@@ -63,18 +63,20 @@ pub struct Witnessed {
     /// State to store (atomically with `ledger`).
     pub state: WitnessState,
     /// Co-signature over the checkpoint.
-    pub signature: Vec<u8>,
+    pub signature: CoSignature,
     /// New ledger rows.
     pub ledger: Vec<LedgerRow>,
 }
 
-/// Checks `req` against `state` and co-signs it with `key`; `now` is the
-/// node's clock, recorded on the ledger rows for velocity.
+/// Checks `req` against `state` and co-signs it with `key` under the node's
+/// governance `head`; `now` is the node's clock, recorded on the ledger
+/// rows for velocity.
 pub fn witness(
     state: &WitnessState,
     req: &WitnessRequest,
     audit_key: &VerifyingKey,
     key: &SigningKey,
+    head: Hash,
     now: i64,
 ) -> Result<Witnessed, WitnessError> {
     let cp = req.checkpoint;
@@ -128,7 +130,7 @@ pub fn witness(
     }
     next.last = Some(cp);
     Ok(Witnessed {
-        signature: cp.sign(key),
+        signature: cp.cosign(key, head),
         state: next,
         ledger,
     })
@@ -167,6 +169,7 @@ mod tests {
             &request(&log, 0, &server),
             &audit,
             &node,
+            [0; 32],
             10,
         )
         .unwrap();
@@ -175,11 +178,27 @@ mod tests {
         assert_eq!(first.ledger[0].witnessed_at, 10);
 
         log.append(3, "bob", "approval", "{}", &server).unwrap();
-        let ok = witness(&first.state, &request(&log, 2, &server), &audit, &node, 11).unwrap();
+        let ok = witness(
+            &first.state,
+            &request(&log, 2, &server),
+            &audit,
+            &node,
+            [0; 32],
+            11,
+        )
+        .unwrap();
         assert_eq!(ok.state.last.unwrap().size, 3);
 
         // Entries it holds already are skipped.
-        let again = witness(&first.state, &request(&log, 0, &server), &audit, &node, 11).unwrap();
+        let again = witness(
+            &first.state,
+            &request(&log, 0, &server),
+            &audit,
+            &node,
+            [0; 32],
+            11,
+        )
+        .unwrap();
         assert_eq!(again.state, ok.state);
         assert!(again.ledger.is_empty());
 
@@ -188,7 +207,7 @@ mod tests {
         log.append(5, "bob", "approval", "{}", &server).unwrap();
         let mut gap = request(&log, 4, &server);
         assert!(matches!(
-            witness(&ok.state, &gap, &audit, &node, 12),
+            witness(&ok.state, &gap, &audit, &node, [0; 32], 12),
             Err(WitnessError::Gap { .. })
         ));
         // A fork: same size, other content.
@@ -198,7 +217,7 @@ mod tests {
         }
         gap = request(&fork, 2, &server);
         assert!(matches!(
-            witness(&first.state, &gap, &audit, &node, 12),
+            witness(&first.state, &gap, &audit, &node, [0; 32], 12),
             Err(WitnessError::Entry(_))
         ));
         // The right entries under another root (a split view).
@@ -206,7 +225,7 @@ mod tests {
         split.checkpoint.root = [9; 32];
         split.server_signature = split.checkpoint.sign(&server);
         assert_eq!(
-            witness(&ok.state, &split, &audit, &node, 12).unwrap_err(),
+            witness(&ok.state, &split, &audit, &node, [0; 32], 12).unwrap_err(),
             WitnessError::Root { size: 5 }
         );
         // The node signed size 3; the same size with another root is refused.
@@ -218,13 +237,21 @@ mod tests {
         };
         same.server_signature = same.checkpoint.sign(&server);
         assert_eq!(
-            witness(&ok.state, &same, &audit, &node, 12).unwrap_err(),
+            witness(&ok.state, &same, &audit, &node, [0; 32], 12).unwrap_err(),
             WitnessError::Root { size: 3 }
         );
         // Not the server's key.
         let other = SigningKey::from_bytes(&[3; 32]);
         assert_eq!(
-            witness(&ok.state, &request(&log, 3, &other), &audit, &node, 12).unwrap_err(),
+            witness(
+                &ok.state,
+                &request(&log, 3, &other),
+                &audit,
+                &node,
+                [0; 32],
+                12
+            )
+            .unwrap_err(),
             WitnessError::ServerSignature
         );
     }

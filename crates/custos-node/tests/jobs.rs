@@ -138,8 +138,7 @@ fn keygen(cluster: &Cluster, scheme: Scheme) -> Vec<KeyShare> {
     cluster
         .run(
             JobKind::Keygen {
-                scheme,
-                blind: None,
+                order: order(scheme),
             },
             &[0, 1, 2],
             inputs,
@@ -182,6 +181,31 @@ fn sign_kind(
         request: request.to_bytes().unwrap(),
         payloads,
         auth: unchecked(),
+        checkpoint: custos_audit::checkpoint::SignedCheckpoint {
+            checkpoint: custos_audit::checkpoint::Checkpoint {
+                size: 0,
+                root: [0; 32],
+            },
+            server: vec![],
+            cosignatures: vec![],
+        },
+    }
+}
+
+/// An unsigned wallet order: `run_job` only runs protocols; the daemon
+/// checks the order before (see `custos_protocol::attest`).
+fn order(scheme: Scheme) -> custos_protocol::attest::SignedOrder {
+    custos_protocol::attest::SignedOrder {
+        order: custos_protocol::attest::WalletOrder {
+            wallet: "w".into(),
+            scheme,
+            blind: false,
+            committee: "c".into(),
+            head: [0; 32],
+            time: 0,
+        },
+        admin: String::new(),
+        signature: vec![],
     }
 }
 
@@ -274,8 +298,7 @@ fn committee_that_differs_from_the_pinned_roster_is_refused() {
     let inputs = (0..3).map(|p| (p, JobInput::Aux(None))).collect();
     for (_, r) in cluster.run(
         JobKind::Keygen {
-            scheme: Scheme::Ed25519,
-            blind: None,
+            order: order(Scheme::Ed25519),
         },
         &[0, 1, 2],
         inputs,
@@ -289,8 +312,7 @@ fn committee_that_differs_from_the_pinned_roster_is_refused() {
     let inputs = (0..3).map(|p| (p, JobInput::Aux(None))).collect();
     for (_, r) in cluster.run(
         JobKind::Keygen {
-            scheme: Scheme::Ed25519,
-            blind: None,
+            order: order(Scheme::Ed25519),
         },
         &[0, 1, 2],
         inputs,

@@ -4,10 +4,12 @@
 //! Nothing here is secret: protocol traffic between nodes travels inside
 //! sealed [`Frame`]s that the server relays but cannot open.
 
-use custos_tss::{PartyIndex, Scheme};
+use custos_tss::PartyIndex;
 use serde::{Deserialize, Serialize};
 
+use crate::attest::{Attestation, Freshness, SignedOrder, WalletStatement};
 use crate::authz::{Authorization, GovernanceSync, WitnessRequest};
+use custos_audit::checkpoint::{CoSignature, SignedCheckpoint};
 use custos_wire::{Frame, NodePublicKey};
 
 /// Longest progress note the server keeps.
@@ -50,16 +52,17 @@ impl CommitteeSpec {
 /// what it signs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JobKind {
-    /// Generate the committee's ECDSA aux info (once per committee).
-    AuxInfo,
-    /// Distributed key generation.
+    /// Generate the committee's ECDSA aux info (once per committee), for
+    /// the admin's order of its first ECDSA wallet.
+    AuxInfo {
+        /// The order (an ECDSA wallet).
+        order: SignedOrder,
+    },
+    /// Distributed key generation of the wallet an admin ordered (a blind
+    /// wallet only under an id governance allows, and one key per id).
     Keygen {
-        /// Scheme of the new key.
-        scheme: Scheme,
-        /// A blind wallet's id: the key is born for blind signing only,
-        /// and only if the governance chain allows a blind wallet of that
-        /// id which no key of this node serves yet.
-        blind: Option<String>,
+        /// The order.
+        order: SignedOrder,
     },
     /// Sign a request: each node decodes it, plans the payloads itself,
     /// checks them against `payloads` (what the server says it will
@@ -73,6 +76,9 @@ pub enum JobKind {
         payloads: Vec<Vec<u8>>,
         /// Who initiated and approved it, under which governance head.
         auth: Authorization,
+        /// An audit checkpoint co-signed by a majority of the committee
+        /// that covers the request's `sign` entry (log before sign).
+        checkpoint: SignedCheckpoint,
     },
 }
 
@@ -81,14 +87,14 @@ impl JobKind {
     pub fn signers(&self) -> Option<&[PartyIndex]> {
         match self {
             JobKind::Sign { signers, .. } => Some(signers),
-            JobKind::AuxInfo | JobKind::Keygen { .. } => None,
+            JobKind::AuxInfo { .. } | JobKind::Keygen { .. } => None,
         }
     }
 
     /// Short name, as nodes journal it.
     pub fn name(&self) -> &'static str {
         match self {
-            JobKind::AuxInfo => "aux-info",
+            JobKind::AuxInfo { .. } => "aux-info",
             JobKind::Keygen { .. } => "keygen",
             JobKind::Sign { .. } => "sign",
         }
@@ -116,19 +122,13 @@ pub enum Outcome {
         /// Aux id (hex), equal at every node.
         aux_id: String,
     },
-    /// Key share made and stored.
+    /// Key share made and stored, with the wallet record this node keeps
+    /// (equal at every node) and its attestation of it.
     Keygen {
-        /// Key id (hex), equal at every node.
-        key_id: String,
-        /// Root public key as signatures verify against it (hex).
-        public_key: String,
-        /// Root key for watch-only derivation (hex; BIP-340: the internal key).
-        root_key: String,
-        /// Chain code (hex).
-        chain_code: String,
-        /// The blind wallet the key was born for, as this node recorded it
-        /// (the server requires every node to report the same).
-        blind: Option<String>,
+        /// What the node recorded.
+        statement: WalletStatement,
+        /// Its signature over that, with its witness key.
+        attestation: Attestation,
     },
     /// One signature per payload of the request, in order.
     Signatures {
@@ -180,10 +180,12 @@ pub enum NodeMessage {
     Witnessed {
         /// Size of the checkpoint asked about.
         size: u64,
-        /// The node's witness key (Ed25519) and co-signature, or why the
-        /// node refused.
-        result: Result<([u8; 32], Vec<u8>), String>,
+        /// The node's co-signature (its witness key, governance head and
+        /// signature), or why the node refused.
+        result: Result<CoSignature, String>,
     },
+    /// Answer to a [`ServerMessage::Fresh`].
+    Fresh(Box<Freshness>),
     /// A job finished here.
     Done {
         /// Session.
@@ -207,6 +209,11 @@ pub enum ServerMessage {
     Governance(Box<GovernanceSync>),
     /// New audit entries and a checkpoint to co-sign.
     Witness(Box<WitnessRequest>),
+    /// A verifier's nonce: answer with the newest checkpoint co-signed.
+    Fresh {
+        /// The nonce.
+        nonce: [u8; 32],
+    },
     /// Give up a session (another node failed or the deadline passed).
     Abort {
         /// Session.

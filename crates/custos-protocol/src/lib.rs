@@ -6,6 +6,8 @@
 //! - [`control`]: the messages over the mutually authenticated TLS
 //!   connection (jobs, relayed sealed frames, progress, governance pushes,
 //!   witness requests, outcomes);
+//! - [`attest`]: admins' wallet orders, nodes' wallet attestations and
+//!   audit freshness answers (statements that do not rest on the server);
 //! - [`authz`]: the signing requests users sign, the initiator's and
 //!   approvers' signatures, and the audit records that make up every node's
 //!   velocity ledger;
@@ -21,6 +23,7 @@
 
 #![warn(missing_docs)]
 
+pub mod attest;
 pub mod authz;
 pub mod control;
 pub mod policy;

@@ -105,6 +105,7 @@ mod tests {
             policy: Some(policy.as_bytes().to_vec()),
             address_book: None,
             blind_wallets: BTreeSet::new(),
+            committees: BTreeMap::new(),
         };
         let (policy, book) = load(&state)?;
         let request = request_of(&record(r), &state, &book).unwrap();

@@ -218,7 +218,7 @@ impl Authority {
                     return Err(AuthorityError::Corrupt("two checkpoints of one size"));
                 }
                 for c in &signed.cosignatures {
-                    if !merged.cosignatures.iter().any(|(k, _)| *k == c.0) {
+                    if !merged.cosignatures.iter().any(|m| m.key == c.key) {
                         merged.cosignatures.push(c.clone());
                     }
                 }

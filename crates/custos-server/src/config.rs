@@ -14,6 +14,9 @@ pub struct NodeEnrolment {
     pub name: String,
     /// Channel public key.
     pub public_key: NodePublicKey,
+    /// Witness key (Ed25519, hex): audit co-signatures and wallet
+    /// attestations.
+    pub witness_key: String,
     /// SHA-256 of its TLS certificate (hex).
     pub tls_fingerprint: String,
 }
@@ -147,6 +150,7 @@ impl ServerConfig {
                 a.name == b.name
                     || a.public_key == b.public_key
                     || a.tls_fingerprint == b.tls_fingerprint
+                    || a.witness_key == b.witness_key
             }) {
                 return Err(format!(
                     "node {} is enrolled twice (name, key or certificate)",
@@ -156,6 +160,7 @@ impl ServerConfig {
             a.tls_fingerprint
                 .parse::<custos_net::Fingerprint>()
                 .map_err(|e| format!("node {}: {e}", a.name))?;
+            hex32(&a.witness_key).map_err(|e| format!("node {}: witness key {e}", a.name))?;
         }
         self.members = nodes.iter().map(|e| e.public_key).collect();
         self.threshold = threshold;
@@ -172,6 +177,38 @@ impl ServerConfig {
         }
     }
 
+    /// The committee as the governance genesis records it: the enrolled
+    /// members with their channel, witness and TLS keys.
+    pub fn governance_committee(&self) -> Result<custos_governance::Committee, String> {
+        let members = self
+            .members
+            .iter()
+            .map(|key| {
+                let n = self
+                    .nodes
+                    .iter()
+                    .find(|n| n.public_key == *key)
+                    .ok_or_else(|| format!("member {key} is not enrolled"))?;
+                let fp: custos_net::Fingerprint = n
+                    .tls_fingerprint
+                    .parse()
+                    .map_err(|e| format!("node {}: {e}", n.name))?;
+                Ok(custos_governance::Member {
+                    name: n.name.clone(),
+                    channel_key: key.0,
+                    witness_key: hex32(&n.witness_key)
+                        .map_err(|e| format!("node {}: witness key {e}", n.name))?,
+                    tls_fingerprint: fp.0,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(custos_governance::Committee {
+            id: self.committee_id.clone(),
+            threshold: self.threshold,
+            members,
+        })
+    }
+
     /// Name of the node with this key.
     pub fn node_name(&self, key: &NodePublicKey) -> String {
         self.nodes
@@ -180,6 +217,13 @@ impl ServerConfig {
             .map(|n| n.name.clone())
             .unwrap_or_else(|| key.to_string())
     }
+}
+
+fn hex32(s: &str) -> Result<[u8; 32], String> {
+    hex::decode(s)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "is not 32 bytes of hex".to_owned())
 }
 
 #[cfg(test)]

@@ -52,19 +52,30 @@ pub fn init(dir: &Path) -> Result<Fingerprint, ServerError> {
 /// The governance genesis (postcard) the server takes on first start.
 pub const GENESIS_FILE: &str = "genesis.bin";
 
-/// Writes the genesis for first start (`custos governance init`) and
-/// returns its hash, which every node operator confirms. The audit key is
-/// this server's.
+/// Writes the genesis for first start (`custos governance init`, after
+/// `custos server enrol`) and returns it; every node operator confirms its
+/// hash. The audit key is this server's; the first committee is the
+/// enrolled one, with each member's channel, witness and TLS keys, so that
+/// nodes and the CLI learn them from the genesis they pinned and never
+/// from the server's files.
 pub fn write_genesis(
     dir: &Path,
     admins: Vec<(String, [u8; 32])>,
     admin_quorum: u32,
 ) -> Result<custos_governance::Genesis, ServerError> {
     let key = crate::files::audit_key(dir, false)?;
+    let config = ServerConfig::load(dir)?;
+    if config.members.is_empty() {
+        return Err(ServerError::Setup(
+            "enrol the nodes first (custos server enrol): the genesis records the committee".into(),
+        ));
+    }
+    let committee = config.governance_committee().map_err(ServerError::Setup)?;
     let genesis = custos_governance::Genesis {
         admins,
         admin_quorum,
         audit_key: key.verifying_key().to_bytes(),
+        committees: vec![committee],
     };
     custos_governance::Governance::genesis(&genesis)
         .map_err(|e| ServerError::Setup(e.to_string()))?;

@@ -160,3 +160,29 @@ pub fn edit_payloads(payloads: &mut [Vec<u8>]) {
         }
     }
 }
+
+/// `CUSTOS_AUTH_FAULT=forge-order`: the server starts a wallet's aux info
+/// and DKG on an order no admin signed (every node must refuse before any
+/// round).
+pub fn edit_order(order: &mut custos_protocol::attest::SignedOrder) {
+    if auth_fault().as_deref() == Some("forge-order") {
+        use ed25519_dalek::Signer;
+        eprintln!("server: TEST BUILD: authorisation fault forge-order is active");
+        let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+        order.signature = key.sign(&order.order.message()).to_bytes().to_vec();
+    }
+}
+
+/// `CUSTOS_AUTH_FAULT=other-key`: the server prepares a transfer of one
+/// wallet naming the key of `other` (the initiator's CLI must refuse it).
+pub fn edit_prepared_key(
+    intent: &mut custos_chains::intent::TransferIntent,
+    other: Option<String>,
+) {
+    if auth_fault().as_deref() == Some("other-key") {
+        if let Some(k) = other {
+            eprintln!("server: TEST BUILD: authorisation fault other-key is active");
+            intent.key_id = k;
+        }
+    }
+}

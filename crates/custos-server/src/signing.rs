@@ -7,17 +7,10 @@ use std::collections::BTreeMap;
 
 use custos_protocol::control::Outcome;
 use custos_tss::{DerivationPath, PartyIndex};
-use rand_core::{OsRng, RngCore};
 
 use crate::error::FlowError;
 use crate::hub::{Hub, HubError};
 use crate::store::WalletRecord;
-
-pub(crate) fn random_id() -> String {
-    let mut b = [0u8; 8];
-    OsRng.fill_bytes(&mut b);
-    hex::encode(b)
-}
 
 /// The single value every node must have reported.
 pub fn agreed<T: PartialEq + Clone>(

@@ -88,6 +88,19 @@ pub async fn prepare(
         account,
         chain,
     };
+    #[cfg(feature = "fault-injection")]
+    let intent = {
+        let mut intent = intent;
+        let other = hub
+            .store()
+            .wallets()
+            .await?
+            .into_iter()
+            .find(|o| o.id != w.id && o.scheme == w.scheme)
+            .map(|o| o.key_id);
+        crate::fault::edit_prepared_key(&mut intent, other);
+        intent
+    };
     intent.validate()?;
     custos_chains::intent::check_token(&intent, &hub.config().tokens)?;
     custos_chains::build(&intent, &account_key(&w, account)?)?;

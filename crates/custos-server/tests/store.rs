@@ -47,6 +47,12 @@ fn wallet(id: &str, key: &str, at: i64) -> WalletRecord {
         public_key: "02".repeat(16),
         root_key: "03".repeat(33),
         chain_code: Some("cc".repeat(32)),
+        blind: true,
+        epoch: 3,
+        attestations: vec![custos_protocol::attest::Attestation {
+            witness_key: [5; 32],
+            signature: vec![6; 64],
+        }],
         created_at: at,
     }
 }

@@ -90,6 +90,11 @@ impl Client {
         }
     }
 
+    /// The data directory (where the pinned genesis is).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// Reads signed with `key` (a command run as a user reads as them).
     pub fn read_as(self, key: &crate::userkey::UserKey) -> Self {
         let _ = self.reader.set(Ok(Reader::Key(Box::new(key.clone()))));
@@ -176,25 +181,6 @@ impl Client {
             }
             std::thread::sleep(std::time::Duration::from_millis(500));
         }
-    }
-
-    pub fn address(
-        &self,
-        id: &str,
-        index: u32,
-        chain: Option<String>,
-        network: Option<String>,
-    ) -> Result<Value> {
-        let mut q = format!("index={index}");
-        for (k, v) in [("chain", chain), ("network", network)] {
-            if let Some(v) = v {
-                if !v.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                    bail!("--{k} {v:?} is not a plain name");
-                }
-                q.push_str(&format!("&{k}={v}"));
-            }
-        }
-        self.read(&format!("/v1/wallets/{id}/address?{q}"))
     }
 
     /// A read as the saved session's user, else the demo admin.

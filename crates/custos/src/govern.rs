@@ -68,6 +68,14 @@ pub fn transfer(c: &Client, key: &UserKey, wallet: &str, request: Value) -> Resu
     {
         bail!("the server prepared a different transfer than asked; not signing it");
     }
+    // The key too: the committee attested which key is this wallet's.
+    let attested = key_id(c, key, wallet)?;
+    if intent.key_id != attested {
+        bail!(
+            "the server prepared a transfer with key {} for wallet {wallet}, whose attested key is              {attested}; not signing it",
+            intent.key_id
+        );
+    }
     submit(
         c,
         key,
@@ -99,12 +107,9 @@ fn request_id() -> [u8; 16] {
     id
 }
 
+/// The wallet's key id, as its committee attested it.
 fn key_id(c: &Client, key: &UserKey, wallet: &str) -> Result<String> {
-    Ok(c.get_as(key, &format!("/v1/wallets/{wallet}"))?
-        .at("key_id")
-        .as_str()
-        .context("wallet has no key id")?
-        .to_owned())
+    Ok(crate::trust::wallet(c, Some(key), wallet)?.statement.key_id)
 }
 
 /// A raw signing request (message, or ECDSA digest) of `wallet` at `path`.
@@ -174,6 +179,14 @@ pub fn approve(c: &Client, key: &UserKey, id: &str) -> Result<Value> {
     let hash = request.hash()?;
     if hex::encode(hash) != r.at("hash").as_str().unwrap_or_default() {
         bail!("the server's request hash does not match its request");
+    }
+    // The key the request names must be the wallet's attested one.
+    let (wallet, named) = (request.wallet(), request.key_id());
+    let attested = key_id(c, key, wallet)?;
+    if named != attested {
+        bail!(
+            "request {id} names key {named} for wallet {wallet}, whose attested key is {attested};              not approving it"
+        );
     }
     // What is approved, from the request itself (not the server's summary).
     eprintln!(
@@ -383,39 +396,4 @@ pub fn approve_proposal(c: &Client, key: &UserKey, id: &str) -> Result<Value> {
         &format!("/v1/governance/proposals/{id}/approve"),
         &body,
     )
-}
-
-/// Verifies an audit export offline against a keys file
-/// `{"server": HEX, "nodes": [HEX…], "quorum": N}`.
-pub fn verify_audit(export: &Path, keys: &Path) -> Result<String> {
-    let export: Value = serde_json::from_str(&std::fs::read_to_string(export)?)
-        .context("the export is not JSON")?;
-    let entries: Vec<custos_audit::entry::SignedEntry> =
-        serde_json::from_value(export.at("entries").clone()).context("export entries")?;
-    let checkpoints: Vec<custos_audit::checkpoint::SignedCheckpoint> =
-        serde_json::from_value(export.at("checkpoints").clone()).context("export checkpoints")?;
-    let k: Value = serde_json::from_str(&std::fs::read_to_string(keys)?).context("keys file")?;
-    let vk = |v: &Value| -> Result<ed25519_dalek::VerifyingKey> {
-        Ok(ed25519_dalek::VerifyingKey::from_bytes(&key_hex(
-            v.as_str().context("key")?,
-        )?)?)
-    };
-    let keys = custos_audit::verify::Keys {
-        server: vk(k.at("server"))?,
-        nodes: k
-            .at("nodes")
-            .as_array()
-            .context("keys.nodes")?
-            .iter()
-            .map(vk)
-            .collect::<Result<_>>()?,
-        quorum: k.at("quorum").as_u64().context("keys.quorum")? as usize,
-    };
-    let report = custos_audit::verify::verify_export(&entries, &checkpoints, &keys)?;
-    Ok(format!(
-        "ok: {} entries, {} checkpoints, last checkpoint size {}",
-        report.entries,
-        report.checkpoints,
-        report.last.map(|c| c.size).unwrap_or(0)
-    ))
 }

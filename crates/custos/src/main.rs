@@ -1,11 +1,13 @@
 //! `custos`: the one binary — daemons (`server run`, `node run`), the
 //! single-machine cluster (`up`), the CLI (`wallet`, `sign`) and `bench`.
 
+mod auditing;
 mod client;
 mod cmd;
 mod files;
 mod govern;
 mod json;
+mod trust;
 mod userkey;
 
 use std::path::PathBuf;

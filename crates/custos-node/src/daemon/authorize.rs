@@ -1,31 +1,34 @@
 //! The node's own decision on a job before it runs (DESIGN "A signing,
-//! step by step", step 4). Every kind has an arm here: a signing is planned
-//! by this node from the request and its own share, and checked against
-//! its governance chain, policy, witnessed ledger and what the key was born
-//! for ([`crate::recheck`]); a blind keygen against governance; a kind
-//! without a rule yet says so explicitly.
+//! step by step", step 4). Every kind has an arm here, and every arm first
+//! checks the job's committee against the governance chain: aux info and a
+//! keygen need an admin's order signed under this node's governance head
+//! (and a wallet id this node holds no key for); a signing is planned by
+//! this node from the request and its own share, and checked against what
+//! the key was born for, its governance chain, policy, witnessed ledger and
+//! a majority checkpoint over the request's entry ([`crate::recheck`],
+//! [`crate::certified`]).
 
 use custos_chains::Payload;
 use custos_protocol::authz::{SigningRecord, StatedOutpoint};
-use custos_tss::{DerivationPath, KeyShare};
+use custos_protocol::control::CommitteeSpec;
+use custos_tss::{DerivationPath, KeyShare, Scheme};
 
 use super::error::JobFailure;
-use super::keys::{blind_wallet_taken, load_aux, load_share, purpose_of};
+use super::keys::{load_aux, load_share, purpose_of, wallet_taken};
 use super::node::Node;
+use crate::certified::check_certified;
 use crate::checked::CheckedJob;
-use crate::purpose::{check_blind_keygen, check_purpose};
-use crate::recheck::{check_request, LedgerRow};
+use crate::purpose::check_purpose;
+use crate::recheck::{check_request, LedgerRow, Refusal};
 use custos_net::clock::unix_now as now;
 
 /// What the node decided about a job. Only [`authorize`] makes one, and the
 /// claim step takes it by value: no job reaches its material without it.
 pub(super) enum Authorized {
-    /// This kind has no authorization rule yet (aux info, an ordinary
-    /// wallet's keygen); the pinned-committee check is all that gates it
-    /// today. Later rules replace this arm.
-    NoRuleYet,
-    /// A blind wallet's keygen that governance allows.
-    BlindKeygen,
+    /// Aux info for an admin's order of the committee's first ECDSA wallet.
+    AuxInfo,
+    /// A keygen an admin ordered, for a wallet id this node holds no key for.
+    Keygen,
     /// A signing the node checked, to be claimed durably before it runs.
     Signing(Claim),
 }
@@ -35,7 +38,7 @@ impl Authorized {
     pub(super) fn into_claim(self) -> Result<Claim, JobFailure> {
         match self {
             Authorized::Signing(claim) => Ok(claim),
-            Authorized::NoRuleYet | Authorized::BlindKeygen => Err(JobFailure::NotSigning),
+            Authorized::AuxInfo | Authorized::Keygen => Err(JobFailure::NotSigning),
         }
     }
 }
@@ -75,22 +78,59 @@ impl Claim {
     }
 }
 
-/// Decides whether this node runs `job`.
-pub(super) async fn authorize(node: &Node, job: &CheckedJob) -> Result<Authorized, JobFailure> {
+/// Decides whether this node runs `job` in `committee`.
+pub(super) async fn authorize(
+    node: &Node,
+    committee: &CommitteeSpec,
+    job: &CheckedJob,
+) -> Result<Authorized, JobFailure> {
+    let recorded = {
+        let held = node.gov.lock().await;
+        let gov = held.gov.as_ref().ok_or(Refusal::NoGovernance)?;
+        let recorded = gov
+            .committee(&committee.id)
+            .filter(|c| {
+                usize::from(c.threshold) == usize::from(committee.threshold)
+                    && c.members.len() == committee.members.len()
+                    && c.members
+                        .iter()
+                        .zip(&committee.members)
+                        .all(|(m, k)| m.channel_key == k.0)
+            })
+            .ok_or_else(|| Refusal::Committee(committee.id.clone()))?;
+        recorded.clone()
+    };
     match job {
-        // No rule yet: aux info makes committee parameters, an ordinary
-        // keygen a new key that signs only what policy allows.
-        CheckedJob::AuxInfo | CheckedJob::Keygen { blind: None, .. } => Ok(Authorized::NoRuleYet),
-        CheckedJob::Keygen {
-            blind: Some(wallet),
+        CheckedJob::AuxInfo { order } => {
+            {
+                let held = node.gov.lock().await;
+                order
+                    .check(held.gov.as_ref(), &committee.id, now())
+                    .map_err(Refusal::from)?;
+            }
+            if order.order.scheme != Scheme::EcdsaSecp256k1 {
+                return Err(Refusal::AuxOrder.into());
+            }
+            Ok(Authorized::AuxInfo)
+        }
+        CheckedJob::Keygen { order } => {
+            {
+                let held = node.gov.lock().await;
+                order
+                    .check(held.gov.as_ref(), &committee.id, now())
+                    .map_err(Refusal::from)?;
+            }
+            if wallet_taken(&node.vault, &order.order.wallet).await? {
+                return Err(Refusal::WalletExists(order.order.wallet.clone()).into());
+            }
+            Ok(Authorized::Keygen)
+        }
+        CheckedJob::Sign {
+            request,
+            auth,
+            checkpoint,
             ..
         } => {
-            let taken = blind_wallet_taken(&node.vault, wallet).await?;
-            let held = node.gov.lock().await;
-            check_blind_keygen(held.gov.as_ref(), wallet, taken)?;
-            Ok(Authorized::BlindKeygen)
-        }
-        CheckedJob::Sign { request, auth, .. } => {
             let aux = load_aux(&node.vault).await?;
             let share = load_share(&node.vault, request.key_id(), aux.as_ref()).await?;
             let purpose = purpose_of(&node.vault, request.key_id()).await?;
@@ -102,6 +142,15 @@ pub(super) async fn authorize(node: &Node, job: &CheckedJob) -> Result<Authorize
                 check_purpose(held.gov.as_ref(), request, &purpose)?;
                 check_request(held.gov.as_ref(), request, &record, auth, now(), &ledger)?;
             }
+            // Its entry is in this node's ledger (check_request); it must
+            // also be certified by a majority checkpoint.
+            let seq = ledger
+                .iter()
+                .find(|r| r.record == record)
+                .map(|r| r.seq)
+                .ok_or_else(|| Refusal::NotLogged(record.request_id.clone()))?;
+            let own = node.vault.cosigned_root(checkpoint.checkpoint.size).await?;
+            check_certified(&recorded, checkpoint, seq, own)?;
             Ok(Authorized::Signing(Claim {
                 request_id: request.request_id(),
                 hash: request.hash()?,

@@ -48,9 +48,11 @@ pub async fn init(
         .put(EntryKind::TlsKey, NODE_WIDE, 0, tls.key_der(), now)
         .await?;
     std::fs::write(dir.join(CERT_FILE), tls.cert_der())?;
+    let witness_key = witnessing::witness_key(&keys.secret_bytes());
     Ok(Enrolment {
         name: name.to_owned(),
         public_key: keys.public(),
+        witness_key: hex::encode(witness_key.verifying_key().to_bytes()),
         tls_fingerprint: tls.fingerprint().to_string(),
     })
 }

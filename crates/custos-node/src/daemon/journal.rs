@@ -36,10 +36,12 @@ fn entry(job: &Job, request: Option<&SigningRequest>) -> JournalEntry {
     use sha2::Digest;
     let digest = |m: &[u8]| hex::encode(sha2::Sha256::digest(m));
     let (key_id, mut detail, requested): (_, _, Option<Requested<'_>>) = match &job.kind {
-        JobKind::AuxInfo => (None, serde_json::json!({}), None),
-        JobKind::Keygen { scheme, blind } => (
+        JobKind::AuxInfo { order } | JobKind::Keygen { order } => (
             None,
-            serde_json::json!({ "scheme": scheme.to_string(), "blind": blind }),
+            serde_json::json!({
+                "wallet": order.order.wallet, "scheme": order.order.scheme.to_string(),
+                "blind": order.order.blind, "ordered_by": order.admin,
+            }),
             None,
         ),
         JobKind::Sign {

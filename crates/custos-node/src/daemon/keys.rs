@@ -1,6 +1,6 @@
 //! What the vault holds for a key, read by the steps that need it: the
-//! committee's aux info, a key's share, and what the key was born for (a
-//! blind wallet's claim and purpose, sealed beside the share at keygen).
+//! committee's aux info, a key's share, and what the key was born for (its
+//! wallet's claim and purpose, sealed beside the share at keygen).
 
 use custos_tss::ecdsa::AuxInfo;
 use custos_tss::KeyShare;
@@ -31,19 +31,19 @@ pub(super) async fn load_share(
     Ok(KeyShare::from_bytes(&bytes, aux)?)
 }
 
-/// The vault id of a blind wallet's claim: one key per blind wallet.
-pub(super) fn blind_wallet_id(wallet: &str) -> [u8; 32] {
+/// The vault id of a wallet's claim: one key per wallet id.
+pub(super) fn wallet_entry_id(wallet: &str) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     Sha256::new()
-        .chain_update(b"custos/blind-wallet/v1")
+        .chain_update(b"custos/wallet/v1")
         .chain_update(wallet.as_bytes())
         .finalize()
         .into()
 }
 
-/// Whether this node made a key for blind wallet `wallet` already.
-pub(super) async fn blind_wallet_taken(v: &NodeVault, wallet: &str) -> Result<bool, JobFailure> {
-    Ok(v.get(EntryKind::BlindWallet, blind_wallet_id(wallet), 0)
+/// Whether this node made a key for wallet `wallet` already.
+pub(super) async fn wallet_taken(v: &NodeVault, wallet: &str) -> Result<bool, JobFailure> {
+    Ok(v.get(EntryKind::Wallet, wallet_entry_id(wallet), 0)
         .await?
         .is_some())
 }
@@ -56,20 +56,18 @@ pub(super) async fn purpose_of(v: &NodeVault, key_id: &str) -> Result<KeyPurpose
         .get(EntryKind::KeyPurpose, parse_id(key_id)?, 0)
         .await?
         .ok_or(JobFailure::NoPurpose)?;
-    match bytes.as_slice() {
-        b"wallet" => Ok(KeyPurpose::Wallet),
-        other => other
-            .strip_prefix(b"blind:")
-            .and_then(|w| String::from_utf8(w.to_vec()).ok())
-            .map(|wallet| KeyPurpose::Blind { wallet })
-            .ok_or(JobFailure::NoPurpose),
+    let text = std::str::from_utf8(&bytes).map_err(|_| JobFailure::NoPurpose)?;
+    match text.split_once(':') {
+        Some(("wallet", w)) => Ok(KeyPurpose::Wallet { wallet: w.into() }),
+        Some(("blind", w)) => Ok(KeyPurpose::Blind { wallet: w.into() }),
+        _ => Err(JobFailure::NoPurpose),
     }
 }
 
 /// The sealed form of `purpose`.
 pub(super) fn purpose_bytes(purpose: &KeyPurpose) -> Vec<u8> {
     match purpose {
-        KeyPurpose::Wallet => b"wallet".to_vec(),
-        KeyPurpose::Blind { wallet } => [b"blind:".as_slice(), wallet.as_bytes()].concat(),
+        KeyPurpose::Wallet { wallet } => format!("wallet:{wallet}").into_bytes(),
+        KeyPurpose::Blind { wallet } => format!("blind:{wallet}").into_bytes(),
     }
 }

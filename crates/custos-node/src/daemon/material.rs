@@ -1,15 +1,17 @@
 //! A job's vault material in and out: the claim step makes a signing's
 //! durable claim and hands over the share and plan the authorization
 //! loaded, or loads what aux info and keygen need; the store step seals
-//! what a finished job made, with what a new key was born for.
+//! what a finished job made, with the wallet a new key was born for, and
+//! attests that record with the node's witness key.
 
+use custos_protocol::attest::WalletStatement;
 use custos_protocol::control::{NodeMessage, Outcome};
 use custos_tss::{DerivationPath, Scheme};
 use tokio::sync::mpsc;
 
 use super::authorize::Authorized;
 use super::error::JobFailure;
-use super::keys::{blind_wallet_id, load_aux, purpose_bytes};
+use super::keys::{load_aux, purpose_bytes, wallet_entry_id};
 use super::node::{Node, NODE_WIDE};
 use super::primes;
 use crate::checked::CheckedJob;
@@ -30,16 +32,16 @@ pub(super) async fn claim(
 ) -> Result<JobInput, JobFailure> {
     let v = &node.vault;
     match job {
-        CheckedJob::AuxInfo => {
+        CheckedJob::AuxInfo { .. } => {
             primes::wait_for_primes(node, session, out).await;
             if v.get(EntryKind::AuxInfo, NODE_WIDE, 0).await?.is_some() {
                 return Err(JobFailure::AuxExists);
             }
             primes::load_primes(node).await.map(JobInput::Primes)
         }
-        CheckedJob::Keygen { scheme, .. } => {
+        CheckedJob::Keygen { order } => {
             let aux = load_aux(v).await?;
-            if *scheme == Scheme::EcdsaSecp256k1 && aux.is_none() {
+            if order.order.scheme == Scheme::EcdsaSecp256k1 && aux.is_none() {
                 return Err(JobFailure::NoAux);
             }
             Ok(JobInput::Aux(aux))
@@ -68,31 +70,41 @@ pub(super) async fn store(
             })
         }
         JobOutput::Share(share) => {
-            let key_id = share.key_id().0;
-            let purpose = match job {
-                CheckedJob::Keygen {
-                    blind: Some(wallet),
-                    ..
-                } => KeyPurpose::Blind {
-                    wallet: wallet.clone(),
-                },
-                CheckedJob::Keygen { blind: None, .. }
-                | CheckedJob::AuxInfo
-                | CheckedJob::Sign { .. } => KeyPurpose::Wallet,
+            let CheckedJob::Keygen { order } = job else {
+                return Err(JobFailure::NotSigning);
             };
-            // Entries are insert-only: a blind wallet's claim first (a second
-            // key for one blind wallet is refused before it exists), then the
+            let o = &order.order;
+            let key_id = share.key_id().0;
+            let wallet = o.wallet.clone();
+            let purpose = if o.blind {
+                KeyPurpose::Blind { wallet }
+            } else {
+                KeyPurpose::Wallet { wallet }
+            };
+            let public_key = share.public_key(&DerivationPath::root())?;
+            let (root_key, chain_code) = share.root_public()?;
+            let statement = WalletStatement {
+                wallet: o.wallet.clone(),
+                scheme: o.scheme,
+                blind: o.blind,
+                committee: o.committee.clone(),
+                epoch: 0,
+                key_id: share.key_id().to_string(),
+                public_key: hex::encode(public_key),
+                root_key: hex::encode(root_key),
+                chain_code: hex::encode(chain_code),
+            };
+            // Entries are insert-only: the wallet's claim first (a second key
+            // for one wallet id is refused before it exists), then the
             // purpose, then the share (a share never exists without it).
-            if let KeyPurpose::Blind { wallet } = &purpose {
-                v.put(
-                    EntryKind::BlindWallet,
-                    blind_wallet_id(wallet),
-                    0,
-                    &key_id,
-                    now(),
-                )
-                .await?;
-            }
+            v.put(
+                EntryKind::Wallet,
+                wallet_entry_id(&o.wallet),
+                0,
+                &postcard::to_stdvec(&statement).map_err(|_| JobFailure::NotSigning)?,
+                now(),
+            )
+            .await?;
             v.put(
                 EntryKind::KeyPurpose,
                 key_id,
@@ -103,18 +115,10 @@ pub(super) async fn store(
             .await?;
             let bytes = share.to_bytes()?;
             v.put(EntryKind::KeyShare, key_id, 0, &bytes, now()).await?;
-            let public_key = share.public_key(&DerivationPath::root())?;
-            let (root_key, chain_code) = share.root_public()?;
-            let blind = match job {
-                CheckedJob::Keygen { blind, .. } => blind.clone(),
-                CheckedJob::AuxInfo | CheckedJob::Sign { .. } => None,
-            };
+            let attestation = statement.attest(&node.witness_key);
             Ok(Outcome::Keygen {
-                key_id: share.key_id().to_string(),
-                public_key: hex::encode(public_key),
-                root_key: hex::encode(root_key),
-                chain_code: hex::encode(chain_code),
-                blind,
+                statement,
+                attestation,
             })
         }
         JobOutput::Signatures(sigs) => Ok(Outcome::Signatures {

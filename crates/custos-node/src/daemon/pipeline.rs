@@ -3,8 +3,10 @@
 //! 1. **decode** the server's job once into a [`CheckedJob`];
 //! 2. **journal** it as running (write-ahead; also a job refused below);
 //! 3. **check** its committee against the pinned roster ([`Seat`]);
-//! 4. **authorize** it ([`authorize`]: a decision for every kind; a signing
-//!    is planned by the node from the request and its own share);
+//! 4. **authorize** it ([`authorize`]: the committee as governance records
+//!    it, then a decision for every kind — an admin's order for aux info
+//!    and keygen; a signing planned by the node from the request and its
+//!    own share, under a majority checkpoint);
 //! 5. **claim** durably what it consumes (a signing's request id and the
 //!    outpoint values it states) and hand over its material;
 //! 6. **run** the protocol on a blocking thread;
@@ -87,7 +89,7 @@ async fn steps(
 ) -> Result<Outcome, JobFailure> {
     let c = &node.config;
     let seat = Seat::check(job, &kind, &node.keys, &c.members, c.threshold)?;
-    let authorized = authorize(node, &kind).await?;
+    let authorized = authorize(node, &job.committee, &kind).await?;
     let input = material::claim(node, job.session, &kind, authorized, out).await?;
     let output = run(node, seat, kind.clone(), input, rx, out).await?;
     material::store(node, &kind, output).await
@@ -107,7 +109,7 @@ async fn run(
     let send_out = out.clone();
     let progress_out = out.clone();
     let session = seat.session;
-    let aux_info = matches!(kind, CheckedJob::AuxInfo);
+    let aux_info = matches!(kind, CheckedJob::AuxInfo { .. });
     let ran = tokio::task::spawn_blocking(move || {
         let c = &worker.config;
         // Aux-info peers may still be generating safe primes (minutes).

@@ -106,6 +106,10 @@ pub(super) async fn serve(node: &Arc<Node>, connector: &TlsConnector) -> Result<
                     })
                     .await;
             }
+            ServerMessage::Fresh { nonce } => {
+                let answer = witnessing::freshness(node, nonce).await;
+                let _ = out_tx.send(NodeMessage::Fresh(Box::new(answer))).await;
+            }
             ServerMessage::Abort { session, reason } => {
                 pending.take(&session);
                 if let Some(tx) = jobs.lock().await.get(&session) {

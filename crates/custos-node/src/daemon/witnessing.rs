@@ -3,6 +3,8 @@
 //! before its co-signature leaves the node (the checks are in
 //! [`crate::witness`]).
 
+use custos_audit::checkpoint::CoSignature;
+use custos_protocol::attest::Freshness;
 use custos_protocol::authz::WitnessRequest;
 
 use super::error::{NodeError, SetupError};
@@ -59,20 +61,23 @@ pub(super) async fn load_state(vault: &NodeVault) -> Result<WitnessState, NodeEr
     }
 }
 
-/// Checks and co-signs a checkpoint; the new frontier and ledger rows are
-/// stored before the co-signature leaves the node.
+/// Checks and co-signs a checkpoint under this node's governance head; the
+/// new frontier, the co-signed root and the ledger rows are stored before
+/// the co-signature leaves the node.
 pub(super) async fn checkpoint(
     node: &Node,
     req: &WitnessRequest,
-) -> Result<([u8; 32], Vec<u8>), CheckpointRefusal> {
-    let audit_key = {
+) -> Result<CoSignature, CheckpointRefusal> {
+    let (audit_key, head) = {
         let held = node.gov.lock().await;
         let gov = held.gov.as_ref().ok_or(CheckpointRefusal::NoGovernance)?;
-        ed25519_dalek::VerifyingKey::from_bytes(&gov.genesis_audit_key())
-            .map_err(|_| CheckpointRefusal::AuditKey)?
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&gov.genesis_audit_key())
+            .map_err(|_| CheckpointRefusal::AuditKey)?;
+        (key, gov.head())
     };
     let mut state = node.witness.lock().await;
-    let done = crate::witness::witness(&state, req, &audit_key, &node.witness_key, now())?;
+    let done = crate::witness::witness(&state, req, &audit_key, &node.witness_key, head, now())?;
+    let cp = req.checkpoint;
     let body = postcard::to_stdvec(&done.state)?;
     let rows = done
         .ledger
@@ -81,7 +86,18 @@ pub(super) async fn checkpoint(
             serde_json::to_string(&r.record).map(|json| (r.seq, r.record.request_id.clone(), json))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    node.vault.put_witness(&body, &rows, now()).await?;
+    node.vault
+        .put_witness(&body, (cp.size, cp.root), &rows, now())
+        .await?;
     *state = done.state;
-    Ok((node.witness_key.verifying_key().to_bytes(), done.signature))
+    Ok(done.signature)
+}
+
+/// The answer to a verifier's nonce: the newest checkpoint this node
+/// co-signed and its governance head, under its witness key.
+pub(super) async fn freshness(node: &Node, nonce: [u8; 32]) -> Freshness {
+    let (_, head) = super::governance::head(node).await;
+    let last = node.witness.lock().await.last;
+    let (size, root) = last.map_or((0, [0; 32]), |c| (c.size, c.root));
+    Freshness::answer(nonce, size, root, head, &node.witness_key)
 }

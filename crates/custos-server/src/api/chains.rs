@@ -36,6 +36,10 @@ pub struct AddressQuery {
 pub struct AddressResponse {
     /// The address.
     pub address: String,
+    /// The wallet it derives from, with the nodes' attestations: a reader
+    /// that trusts no server verifies them and derives the address itself
+    /// (`custos address` does).
+    pub wallet: crate::api::wallets::Wallet,
 }
 
 #[utoipa::path(get, path = "/v1/wallets/{id}/address", params(("id" = String, Path, description = "wallet id"), AddressQuery),
@@ -66,7 +70,10 @@ pub(crate) async fn address(
         other => return Err(bad(format!("unknown chain {other:?}"))),
     };
     let address = transfers::address(&api.hub, &id, q.index.unwrap_or(0), kind).await?;
-    Ok(Json(AddressResponse { address }))
+    Ok(Json(AddressResponse {
+        address,
+        wallet: wallet.into(),
+    }))
 }
 
 /// A transfer from one wallet account; chain-specific fields as named

@@ -334,6 +334,35 @@ pub(crate) async fn export(
     }))
 }
 
+/// A verifier's nonce (32 bytes of hex).
+#[derive(Debug, Deserialize)]
+pub(crate) struct FreshnessQuery {
+    nonce: String,
+}
+
+/// The connected nodes' answers to a verifier's nonce, each signed with the
+/// node's witness key: the newest checkpoint it co-signed.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FreshnessAnswers {
+    /// Answers (JSON), in committee order.
+    #[schema(value_type = Vec<Object>)]
+    pub answers: Vec<custos_protocol::attest::Freshness>,
+}
+
+#[utoipa::path(get, path = "/v1/audit/freshness", params(("nonce" = String, Query, description = "32 random bytes (hex) the verifier chose")),
+    responses((status = 200, body = FreshnessAnswers), (status = 400, body = ApiError)))]
+pub(crate) async fn freshness(
+    State(api): State<Api>,
+    Query(q): Query<FreshnessQuery>,
+) -> Result<Json<FreshnessAnswers>, Failure> {
+    let nonce: [u8; 32] = unhex(&q.nonce, "nonce")?
+        .try_into()
+        .map_err(|_| bad("the nonce is 32 bytes of hex"))?;
+    Ok(Json(FreshnessAnswers {
+        answers: api.hub.freshness(nonce).await,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::ProposalState;

@@ -79,6 +79,7 @@ impl utoipa::Modify for Credentials {
         governance::approve_proposal,
         governance::proposals,
         governance::export,
+        governance::freshness,
         session::enrol_totp,
         session::login,
         session::session,
@@ -93,6 +94,7 @@ impl utoipa::Modify for Credentials {
         wallets::NodeStatus,
         wallets::CreateWallet,
         wallets::Wallet,
+        wallets::AttestationView,
 
         crate::hub::RunningSession,
         crate::hub::NodeProgress,
@@ -107,6 +109,7 @@ impl utoipa::Modify for Credentials {
         governance::ProposalState,
         governance::ProposalSubmission,
         governance::AuditExport,
+        governance::FreshnessAnswers,
         session::TotpEnrolment,
         session::LoginRequest,
         session::SessionView,
@@ -151,6 +154,7 @@ pub fn router(hub: Arc<Hub>, access: Arc<Access>) -> Router {
             post(governance::approve_proposal),
         )
         .route("/v1/audit/export", get(governance::export))
+        .route("/v1/audit/freshness", get(governance::freshness))
         .route("/v1/users/totp", post(session::enrol_totp))
         .route("/v1/login", post(session::login))
         .route("/v1/session", get(session::session).delete(session::logout))

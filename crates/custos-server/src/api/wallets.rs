@@ -1,10 +1,11 @@
-//! `/v1` wallet endpoints: liveness, wallets (created by DKG, an admin's
-//! call; a blind wallet under an id the governance chain allows) and
-//! running sessions.
+//! `/v1` wallet endpoints: liveness, wallets (created by DKG on an admin's
+//! signed order; a blind wallet under an id the governance chain allows;
+//! each with the nodes' attestations) and running sessions.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use custos_protocol::attest::{SignedOrder, WalletOrder};
 use custos_tss::Scheme;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -37,18 +38,32 @@ pub struct NodeStatus {
     pub connected: bool,
 }
 
-/// Create a wallet.
+/// Create a wallet: an admin's signed order, which every node checks
+/// itself under its governance head before any round.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreateWallet {
-    /// `ecdsa-secp256k1`, `schnorr-bip340` or `ed25519`.
-    pub scheme: String,
-    /// Create the blind wallet of this id (allowed by an admin quorum in
-    /// governance): its key signs bare digests only.
-    #[serde(default)]
-    pub blind: Option<String>,
+    /// The order: wallet id, scheme, blind, committee, governance head
+    /// (bytes) and the admin's clock (Unix seconds).
+    #[schema(value_type = Object)]
+    pub order: WalletOrder,
+    /// The admin's Ed25519 signature over the order's message (hex); the
+    /// call must be signed by the same admin.
+    pub signature: String,
 }
 
-/// A wallet (one threshold key).
+/// One member's signature over the wallet's record.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AttestationView {
+    /// The member's witness key (hex), as the governance chain records it.
+    pub witness_key: String,
+    /// Ed25519 signature (hex) over the statement built from the wallet's
+    /// fields (`custos_protocol::attest::WalletStatement`).
+    pub signature: String,
+}
+
+/// A wallet (one threshold key), with the nodes' attestations: a reader
+/// verifies them against the committee in the governance chain and derives
+/// addresses itself.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Wallet {
     /// Id.
@@ -72,6 +87,12 @@ pub struct Wallet {
     /// A blind wallet: signs bare digests only; never offered for deposits.
     #[serde(default)]
     pub blind: bool,
+    /// Share generation the attestations are for.
+    #[serde(default)]
+    pub epoch: u32,
+    /// The members' attestations.
+    #[serde(default)]
+    pub attestations: Vec<AttestationView>,
     /// Creation time (Unix seconds).
     pub created_at: i64,
 }
@@ -94,8 +115,17 @@ impl From<WalletRecord> for Wallet {
             })
             .flatten();
         Wallet {
-            xpub,
-            blind: false,
+            xpub: if w.blind { None } else { xpub },
+            blind: w.blind,
+            epoch: w.epoch,
+            attestations: w
+                .attestations
+                .iter()
+                .map(|a| AttestationView {
+                    witness_key: hex::encode(a.witness_key),
+                    signature: hex::encode(&a.signature),
+                })
+                .collect(),
             id: w.id,
             scheme: w.scheme.as_str().into(),
             committee_id: w.committee_id,
@@ -134,31 +164,21 @@ pub(crate) async fn create_wallet(
 ) -> Result<(StatusCode, Json<Wallet>), Failure> {
     let SignedByAdmin(SignedBy { user, body }) = signed;
     let body: CreateWallet = crate::api::error::json(&body)?;
-    let scheme: Scheme = body
-        .scheme
-        .parse()
-        .map_err(|e: custos_tss::ParamError| Failure(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let wallet = wallets::create_wallet(&api.hub, scheme, &user, body.blind).await?;
-    Ok((StatusCode::CREATED, Json(view(&api, wallet).await?)))
-}
-
-/// A wallet as users see it: a blind wallet flagged, without an xpub.
-async fn view(api: &Api, w: WalletRecord) -> Result<Wallet, Failure> {
-    let gov = crate::requests::governance_of(&api.hub).await?;
-    let blind = gov.state().blind_wallets.contains(&w.id);
-    let mut v = Wallet::from(w);
-    if blind {
-        v.blind = true;
-        v.xpub = None;
-    }
-    Ok(v)
+    let signature = crate::api::error::unhex(&body.signature, "signature")?;
+    let order = SignedOrder {
+        order: body.order,
+        admin: user.clone(),
+        signature,
+    };
+    let wallet = wallets::create_wallet(&api.hub, order, &user).await?;
+    Ok((StatusCode::CREATED, Json(Wallet::from(wallet))))
 }
 
 #[utoipa::path(get, path = "/v1/wallets", responses((status = 200, body = [Wallet])))]
 pub(crate) async fn list_wallets(State(api): State<Api>) -> Result<Json<Vec<Wallet>>, Failure> {
     let mut out = Vec::new();
     for w in api.hub.store().wallets().await? {
-        out.push(view(&api, w).await?);
+        out.push(Wallet::from(w));
     }
     Ok(Json(out))
 }
@@ -170,7 +190,7 @@ pub(crate) async fn get_wallet(
     Path(id): Path<String>,
 ) -> Result<Json<Wallet>, Failure> {
     match api.hub.store().wallet(&id).await? {
-        Some(w) => Ok(Json(view(&api, w).await?)),
+        Some(w) => Ok(Json(Wallet::from(w))),
         None => Err(FlowError::NoWallet(id).into()),
     }
 }

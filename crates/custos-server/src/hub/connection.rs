@@ -76,6 +76,9 @@ pub async fn serve_node<S: AsyncRead + AsyncWrite + Send + 'static>(
             NodeMessage::Witnessed { size, result } => {
                 hub.witnessing.answered(&key, size, result).await;
             }
+            NodeMessage::Fresh(answer) => {
+                hub.fresh.answered(key, *answer).await;
+            }
             NodeMessage::GovernanceHead {
                 height, refused, ..
             } => {

@@ -11,6 +11,7 @@
 
 mod connection;
 mod error;
+mod fresh;
 mod registry;
 mod sessions;
 mod witness;
@@ -42,6 +43,7 @@ pub struct Hub {
     registry: registry::Registry,
     sessions: sessions::Sessions,
     witnessing: witness::Witnessing,
+    fresh: fresh::Fresh,
     #[cfg(feature = "fault-injection")]
     faults: Option<crate::fault::Faults>,
 }
@@ -56,6 +58,7 @@ impl Hub {
             registry: registry::Registry::default(),
             sessions: sessions::Sessions::default(),
             witnessing: witness::Witnessing::default(),
+            fresh: fresh::Fresh::default(),
             #[cfg(feature = "fault-injection")]
             faults: crate::fault::Faults::from_env(),
         })
@@ -129,6 +132,19 @@ impl Hub {
         };
         self.witnessing
             .checkpoint(cx, parties, required, timeout)
+            .await
+    }
+
+    /// Each connected member's signed answer to a verifier's `nonce`: the
+    /// newest checkpoint it co-signed (`custos audit export`).
+    pub async fn freshness(&self, nonce: [u8; 32]) -> Vec<custos_protocol::attest::Freshness> {
+        self.fresh
+            .ask(
+                &self.registry,
+                &self.config.members,
+                nonce,
+                Duration::from_secs(5),
+            )
             .await
     }
 

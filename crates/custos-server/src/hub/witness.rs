@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use custos_audit::checkpoint::SignedCheckpoint;
+use custos_audit::checkpoint::{CoSignature, SignedCheckpoint};
 use custos_audit::entry::SignedEntry;
 use custos_net::clock::unix_now as now;
 use custos_protocol::authz::WitnessRequest;
@@ -25,8 +25,8 @@ use crate::store::Store;
 /// How long a checkpoint round waits for the remaining nodes once it holds.
 const WITNESS_GRACE: Duration = Duration::from_secs(1);
 
-/// A node's answer: its witness key and co-signature, or why it refused.
-pub(crate) type WitnessAnswer = Result<([u8; 32], Vec<u8>), String>;
+/// A node's answer: its co-signature, or why it refused.
+pub(crate) type WitnessAnswer = Result<CoSignature, String>;
 
 /// Outstanding witness requests.
 #[derive(Default)]
@@ -65,8 +65,9 @@ impl Witnessing {
     }
 
     /// Has the current checkpoint co-signed by `parties`; records and
-    /// returns it with the co-signers in index order. It holds once `t`
-    /// co-signed including every one of `required`.
+    /// returns it with the co-signers in index order. It holds once the
+    /// committee's checkpoint quorum (a majority, and at least `t`)
+    /// co-signed, including every one of `required`.
     pub(crate) async fn checkpoint(
         &self,
         cx: Context<'_>,
@@ -78,8 +79,20 @@ impl Witnessing {
         // entries too.
         let _round = self.round.lock().await;
         let config = cx.config;
+        let committee = cx
+            .authority
+            .governance()
+            .await
+            .and_then(|g| g.committee(&config.committee_id).cloned())
+            .ok_or_else(|| {
+                HubError::Unavailable(format!(
+                    "committee {} in the governance chain",
+                    config.committee_id
+                ))
+            })?;
+        let quorum = committee.checkpoint_quorum();
         let (checkpoint, server) = cx.authority.checkpoint().await;
-        let mut round = Round::new(usize::from(config.threshold), required);
+        let mut round = Round::new(quorum, required);
         let mut pending = tokio::task::JoinSet::new();
         let mut keys = BTreeMap::new();
         for &p in parties {
@@ -136,17 +149,22 @@ impl Witnessing {
                 Ok(None) | Err(_) => break,
             };
             let answer = match answer {
-                Ok(Ok((witness, sig))) => {
+                Ok(Ok(cosignature)) => {
                     if let Some(key) = keys.get(&p) {
                         cx.authority
                             .note_witnessed(cx.store, key, checkpoint.size, now())
                             .await
                             .map_err(|e| HubError::Audit(e.to_string()))?;
                     }
-                    let valid = ed25519_dalek::VerifyingKey::from_bytes(&witness)
-                        .is_ok_and(|vk| checkpoint.verify(&vk, &sig));
+                    // By this member's witness key from the governance
+                    // chain, and valid.
+                    let valid = committee
+                        .members
+                        .get(usize::from(p))
+                        .is_some_and(|m| m.witness_key == cosignature.key)
+                        && checkpoint.verify_cosignature(&cosignature);
                     if valid {
-                        signed.cosignatures.push((witness, sig));
+                        signed.cosignatures.push(cosignature);
                     }
                     Answer::CoSigned { valid }
                 }
@@ -193,7 +211,6 @@ impl Witnessing {
                 waiting_for: name(p),
             },
         };
-        let t = config.threshold;
         match verdict.result {
             Err(Shortfall::Required(p, why)) => {
                 // Never in the round: it is not connected.
@@ -202,7 +219,7 @@ impl Witnessing {
             Err(Shortfall::BelowThreshold { cosigned, first }) => Err(first.map_or_else(
                 || {
                     HubError::Unavailable(format!(
-                        "only {cosigned} of the {t} required nodes co-signed the audit checkpoint"
+                        "only {cosigned} of the {quorum} required nodes co-signed the audit checkpoint"
                     ))
                 },
                 |(p, m)| error(p, m),

@@ -1,11 +1,13 @@
 //! One audit checkpoint round, decided without I/O: which nodes were asked,
 //! what each answered, whether the checkpoint holds, and why not.
 //!
-//! The round holds once `t` nodes co-signed and every *required* node (the
+//! The round holds once the committee's checkpoint quorum (a majority of
+//! its members, and at least `t`: two disjoint sets can never both certify)
+//! co-signed and every *required* node (the
 //! signers named for the request about to be signed) did: a node that
 //! stalls or refuses must not stop a committee that can sign without it,
 //! and it catches up in the next round. A checkpoint is recorded only with
-//! a threshold of co-signatures (the quorum auditors verify against). The
+//! the quorum of co-signatures (what auditors and nodes verify against). The
 //! driver in `hub::witness` sends the requests, waits with a deadline and
 //! feeds the answers in.
 

@@ -123,6 +123,14 @@ async fn run(hub: &Hub, view: &RequestView, checked: Checked) -> Result<SignedVi
                 .planned;
         }
     }
+    // What a server that skipped the log could show: a checkpoint no node
+    // co-signed (each refuses it).
+    let (uncovered, server) = hub.authority().checkpoint().await;
+    let mut checkpoint = custos_audit::checkpoint::SignedCheckpoint {
+        checkpoint: uncovered,
+        server,
+        cosignatures: Vec::new(),
+    };
     if log {
         let detail =
             serde_json::to_value(&record).map_err(|e| FlowError::Invalid(e.to_string()))?;
@@ -131,7 +139,8 @@ async fn run(hub: &Hub, view: &RequestView, checked: Checked) -> Result<SignedVi
             .map_err(|e| FlowError::Audit(e.to_string()))?;
         let up = hub.connected().await;
         let required = signers.clone().unwrap_or_default();
-        let (_, witnessed) = hub.checkpoint(&up, &required, timeout).await?;
+        let (certified, witnessed) = hub.checkpoint(&up, &required, timeout).await?;
+        checkpoint = certified;
         // Unnamed signers come from the nodes that witnessed the entry: the
         // others would refuse it as not covered by their checkpoint.
         if signers.is_none() && witnessed != up {
@@ -153,6 +162,7 @@ async fn run(hub: &Hub, view: &RequestView, checked: Checked) -> Result<SignedVi
         request: bytes,
         payloads,
         auth,
+        checkpoint,
     };
     let (_, outcomes) = hub
         .run_each(

@@ -7,6 +7,7 @@
 //! [`StoreError::Conflict`] instead of overwriting.
 
 use async_trait::async_trait;
+use custos_protocol::attest::{Attestation, WalletStatement};
 use custos_tss::{PartyIndex, Scheme};
 
 mod sql;
@@ -99,8 +100,32 @@ pub struct WalletRecord {
     pub root_key: String,
     /// Chain code for HD derivation (hex).
     pub chain_code: Option<String>,
+    /// Born for blind (bare-digest) signing.
+    pub blind: bool,
+    /// Share generation the attestations are for.
+    pub epoch: u32,
+    /// The members' attestations of [`WalletRecord::statement`].
+    pub attestations: Vec<Attestation>,
     /// Creation time.
     pub created_at: i64,
+}
+
+impl WalletRecord {
+    /// What the nodes attested, as this row says it (a row edited in the
+    /// database no longer matches their signatures).
+    pub fn statement(&self) -> WalletStatement {
+        WalletStatement {
+            wallet: self.id.clone(),
+            scheme: self.scheme,
+            blind: self.blind,
+            committee: self.committee_id.clone(),
+            epoch: self.epoch,
+            key_id: self.key_id.clone(),
+            public_key: self.public_key.clone(),
+            root_key: self.root_key.clone(),
+            chain_code: self.chain_code.clone().unwrap_or_default(),
+        }
+    }
 }
 
 /// What a protocol session does.

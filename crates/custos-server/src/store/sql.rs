@@ -59,6 +59,7 @@ macro_rules! store_impl {
 
             fn wallet_row(row: &<$db as sqlx::Database>::Row) -> Result<WalletRecord, StoreError> {
                 let scheme: String = row.try_get("scheme")?;
+                let attestations: String = row.try_get("attestations")?;
                 Ok(WalletRecord {
                     id: row.try_get("id")?,
                     scheme: Scheme::from_str(&scheme)
@@ -68,6 +69,11 @@ macro_rules! store_impl {
                     public_key: row.try_get("public_key")?,
                     root_key: row.try_get("root_key")?,
                     chain_code: row.try_get("chain_code")?,
+                    blind: row.try_get::<i64, _>("blind")? != 0,
+                    epoch: u32::try_from(row.try_get::<i64, _>("epoch")?)
+                        .map_err(|_| StoreError::Corrupt { what: "wallet epoch", detail: String::new() })?,
+                    attestations: serde_json::from_str(&attestations)
+                        .map_err(|e| StoreError::Corrupt { what: "wallet attestations", detail: e.to_string() })?,
                     created_at: row.try_get("created_at")?,
                 })
             }
@@ -159,8 +165,9 @@ macro_rules! store_impl {
 
             async fn insert_wallet(&self, w: &WalletRecord) -> Result<(), StoreError> {
                 sqlx::query(
-                    "INSERT INTO wallets (id, scheme, committee_id, key_id, public_key, root_key, chain_code, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO wallets (id, scheme, committee_id, key_id, public_key, root_key, chain_code, \
+                     blind, epoch, attestations, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(&w.id)
                 .bind(w.scheme.as_str())
@@ -169,6 +176,9 @@ macro_rules! store_impl {
                 .bind(&w.public_key)
                 .bind(&w.root_key)
                 .bind(&w.chain_code)
+                .bind(i64::from(w.blind))
+                .bind(i64::from(w.epoch))
+                .bind(serde_json::to_string(&w.attestations).unwrap_or_else(|_| "[]".into()))
                 .bind(w.created_at)
                 .execute(&self.pool)
                 .await

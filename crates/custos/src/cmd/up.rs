@@ -61,12 +61,6 @@ pub(crate) async fn init(data: &Path, n: u16, t: u16) -> Result<()> {
         &data.join(crate::userkey::DEMO_ADMIN_KEY),
         admin_pass.as_bytes(),
     )?;
-    let genesis = custos_server::daemon::write_genesis(
-        &server_dir,
-        vec![("admin".into(), admin.public())],
-        1,
-    )?;
-    let genesis_hash = hex::encode(genesis.hash()?);
     let (api_port, node_port) = (free_port()?, free_port()?);
     let mut enrolments = Vec::new();
     for i in 0..n {
@@ -96,6 +90,7 @@ pub(crate) async fn init(data: &Path, n: u16, t: u16) -> Result<()> {
                 .map(|e| NodeEnrolment {
                     name: e.name.clone(),
                     public_key: e.public_key,
+                    witness_key: e.witness_key.clone(),
                     tls_fingerprint: e.tls_fingerprint.clone(),
                 })
                 .collect(),
@@ -103,6 +98,13 @@ pub(crate) async fn init(data: &Path, n: u16, t: u16) -> Result<()> {
         )
         .map_err(anyhow::Error::msg)?;
     server.save(&server_dir)?;
+    // The genesis records the enrolled committee (with each node's keys).
+    let genesis = custos_server::daemon::write_genesis(
+        &server_dir,
+        vec![("admin".into(), admin.public())],
+        1,
+    )?;
+    let genesis_hash = hex::encode(genesis.hash()?);
     // One machine, one operator: the committee is pinned directly, with the
     // same check the manual path (`custos node pin`) makes.
     for (i, e) in enrolments.iter().enumerate() {
@@ -116,8 +118,9 @@ pub(crate) async fn init(data: &Path, n: u16, t: u16) -> Result<()> {
         config.pin_genesis(&genesis_hash)?;
         config.save(&dir)?;
     }
-    let cluster =
-        json!({ "api_url": format!("http://127.0.0.1:{api_port}"), "nodes": n, "threshold": t });
+    let cluster = json!({ "api_url": format!("http://127.0.0.1:{api_port}"), "nodes": n, "threshold": t,
+                // What the CLI checks the server's governance chain against.
+                "genesis": genesis_hash });
     std::fs::write(
         data.join("cluster.json"),
         serde_json::to_string_pretty(&cluster)?,

@@ -193,9 +193,12 @@ fn manual_enrolment_by_separate_operators() {
         ));
     }
     let url = format!("http://{api_addr}");
+    // The users' CLI checks everything the server says against the
+    // genesis the admins published.
     let env = [
         ("CUSTOS_API_URL", url.as_str()),
         ("CUSTOS_KEY_PASSPHRASE", USER_KEY_PASSPHRASE),
+        ("CUSTOS_GENESIS", genesis.as_str()),
     ];
     let start = Instant::now();
     loop {

@@ -5,7 +5,9 @@
 //! sessions), `signatures` (independent verifiers), `governance` (users,
 //! policy, audit export), `meaning` (one meaning per signature: messages,
 //! blind digests, one policy bucket per asset, outpoint values), `attacks`
-//! (the malicious server), `chains` (transfers and PSBTs), and `enrolment`
+//! (the malicious server), `attested` (nothing shown comes from the server
+//! alone: attested wallets, a database cut of the log), `chains` (transfers
+//! and PSBTs), and `enrolment`
 //! (the second test, by hand).
 
 // Tests may unwrap, index and panic (the workspace denies these elsewhere;
@@ -29,6 +31,7 @@ use serde_json::Value;
 
 mod api;
 mod attacks;
+mod attested;
 mod chains;
 mod enrolment;
 mod governance;
@@ -38,6 +41,7 @@ mod signatures;
 
 use api::*;
 use attacks::*;
+use attested::*;
 use chains::*;
 use governance::*;
 use harness::*;
@@ -83,9 +87,11 @@ fn cluster_end_to_end() {
     assert_ne!(second["key_id"], serde_json::json!(null));
 
     let second = second["id"].as_str().unwrap().to_owned();
+    database_edits_change_nothing_shown(&mut c, &wallets["ecdsa-secp256k1"], &second);
     one_meaning_per_signature(&mut c, &wallets, &second);
     chain_transfers(&mut c, &wallets);
     malicious_server(&mut c, &wallets);
+    lying_server_about_wallets(&mut c, &wallets["ecdsa-secp256k1"]);
 
     // One node down: automatic signer choice still signs; naming it fails fast.
     c.stop_node(2);
@@ -254,6 +260,7 @@ fn cluster_end_to_end() {
     );
 
     audit_export_verifies_and_every_corruption_is_named(&mut c);
+    database_cut_of_the_log_is_refused(&mut c);
 
     // Secret scan: each share's secret and each full key must appear nowhere.
     let mut secrets: Vec<Vec<u8>> = Vec::new();

@@ -101,6 +101,7 @@ pub fn run() -> Result<()> {
         admins: vec![("admin".into(), admin.verifying_key().to_bytes())],
         admin_quorum: 1,
         audit_key: SigningKey::from_bytes(&[9; 32]).verifying_key().to_bytes(),
+        committees: vec![],
     };
     let mut gov = Governance::genesis(&genesis)?;
     let mut changes: Vec<Change> = [
@@ -250,7 +251,7 @@ pub fn run() -> Result<()> {
             server_signature: checkpoint.sign(&server),
             checkpoint,
         };
-        let done = custos_node::witness::witness(&state, &req, &audit_key, &node, NOW)?;
+        let done = custos_node::witness::witness(&state, &req, &audit_key, &node, [0; 32], NOW)?;
         state = done.state;
         cosigned += 1;
     }
