@@ -20,7 +20,9 @@ mod pinning;
 
 pub use framing::{read_msg, write_msg, ControlError, MAX_CONTROL};
 pub use identity::{Fingerprint, TlsIdentity};
-pub use pinning::{client_config, peer_fingerprint, server_config, Enrolled};
+pub use pinning::{
+    api_client_config, api_server_config, client_config, peer_fingerprint, server_config, Enrolled,
+};
 
 /// Transport failures.
 #[non_exhaustive]

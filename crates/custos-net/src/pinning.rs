@@ -158,6 +158,29 @@ pub fn client_config(
         .with_client_auth_cert(identity.chain(), identity.private_key())?)
 }
 
+/// The REST API's side: present `identity` to any client (users
+/// authenticate per call, with signatures), TLS 1.3 only.
+pub fn api_server_config(identity: &TlsIdentity) -> Result<rustls::ServerConfig, NetError> {
+    Ok(rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(identity.chain(), identity.private_key())?)
+}
+
+/// An API client's side: accept only the server certificate with
+/// fingerprint `server_pin` (no client certificate). TLS 1.3 only.
+pub fn api_client_config(server_pin: Fingerprint) -> Result<rustls::ClientConfig, NetError> {
+    let verifier = Arc::new(PinnedServer {
+        pin: server_pin,
+        algorithms: algorithms(),
+    });
+    Ok(rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth())
+}
+
 /// The fingerprint of the certificate the peer presented.
 pub fn peer_fingerprint(conn: &rustls::CommonState) -> Option<Fingerprint> {
     conn.peer_certificates()

@@ -120,8 +120,8 @@ pub enum Refusal {
     /// The admin's wallet order was refused.
     #[error("wallet order: {0}")]
     Order(#[from] custos_protocol::attest::OrderError),
-    /// A wallet of this id exists at this node already (ids are unique).
-    #[error("wallet {0} exists already at this node")]
+    /// A wallet of this id exists, or its DKG runs, at this node already.
+    #[error("wallet {0} exists or is being made already at this node")]
     WalletExists(String),
     /// An aux-info job not for an ECDSA wallet's order.
     #[error("aux info is made only for an order of an ECDSA wallet")]

@@ -9,13 +9,19 @@ use custos_governance::auth::NonceCache;
 use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
+/// The store's document kind for remembered API nonces.
+pub(crate) const NONCE_KIND: &str = "api-nonce";
+
 /// How long a session lasts.
 pub const SESSION_SECS: i64 = 8 * 3600;
 
 /// The API's access state.
 pub struct Access {
-    /// Request nonces seen recently.
+    /// Request nonces seen recently (also remembered in the store, so a
+    /// restart does not reopen the window for a replay).
     pub(crate) nonces: std::sync::Mutex<NonceCache>,
+    /// When remembered nonces were last pruned from the store.
+    pub(crate) pruned: std::sync::atomic::AtomicI64,
     /// Live sessions: token hash → (user, expiry in Unix seconds).
     sessions: Mutex<HashMap<[u8; 32], (String, i64)>>,
     /// Seals users' TOTP secrets in the store (see `totp_seal`).
@@ -27,6 +33,7 @@ impl Access {
     pub fn new(audit_seed: &[u8; 32]) -> Self {
         Self {
             nonces: std::sync::Mutex::new(NonceCache::default()),
+            pruned: std::sync::atomic::AtomicI64::new(0),
             sessions: Mutex::default(),
             totp_key: crate::totp_seal::key_from(audit_seed),
         }

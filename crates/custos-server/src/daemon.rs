@@ -103,11 +103,6 @@ pub async fn run(dir: &Path) -> Result<(), ServerError> {
         .api_addr
         .parse()
         .map_err(|_| ServerError::Setup("api_addr is not host:port".into()))?;
-    if !api_addr.ip().is_loopback() {
-        return Err(ServerError::Setup(
-            "the REST API is plain HTTP: bind it to loopback only".into(),
-        ));
-    }
     let tls = TlsIdentity::from_der(
         std::fs::read(dir.join(CERT_FILE))?,
         Zeroizing::new(std::fs::read(dir.join(KEY_FILE))?),
@@ -183,9 +178,16 @@ pub async fn run(dir: &Path) -> Result<(), ServerError> {
             });
         }
     });
-    let api = tokio::net::TcpListener::bind(api_addr).await?;
+    // The API over TLS with the same certificate nodes pin: users pin its
+    // fingerprint too (cluster.json, CUSTOS_API_FINGERPRINT).
+    let api_tls = TlsAcceptor::from(Arc::new(custos_net::api_server_config(&tls)?));
+    let api = crate::api::listener::TlsListener::spawn(
+        tokio::net::TcpListener::bind(api_addr).await?,
+        api_tls,
+    )?;
     eprintln!(
-        "server: API on http://{api_addr}, nodes on {}",
+        "server: API on https://{api_addr} (certificate {}), nodes on {}",
+        tls.fingerprint(),
         config.node_addr
     );
     axum::serve(api, crate::api::router(hub, access)).await?;

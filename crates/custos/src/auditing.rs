@@ -43,12 +43,14 @@ pub fn export(c: &Client, out: &Path) -> Result<String> {
     });
     std::fs::write(out, serde_json::to_string_pretty(&export)?)?;
     Ok(format!(
-        "{} entries, {} checkpoints, answers from {} of {} nodes written to {}",
+        "{} entries, {} checkpoints, answers from {} of {} nodes written to {}\n\
+         nonce {} (keep it: `custos audit verify --nonce` checks the file against it)",
         log.at("entries").as_array().map(Vec::len).unwrap_or(0),
         log.at("checkpoints").as_array().map(Vec::len).unwrap_or(0),
         members,
         committee.members.len(),
-        out.display()
+        out.display(),
+        hex::encode(nonce)
     ))
 }
 
@@ -101,8 +103,10 @@ fn fresh_members(answers: &[Freshness], nonce: &[u8; 32], c: &Committee) -> Resu
     Ok(seen.len())
 }
 
-/// Verifies an export offline against the pinned genesis.
-pub fn verify(export: &Path, genesis: Hash) -> Result<String> {
+/// Verifies an export offline against the pinned genesis and, if given,
+/// the nonce its exporter chose (an export made by someone else, over a
+/// nonce of theirs, may hide what came after it).
+pub fn verify(export: &Path, genesis: Hash, expected_nonce: Option<[u8; 32]>) -> Result<String> {
     let export: Value = serde_json::from_str(&std::fs::read_to_string(export)?)
         .context("the export is not JSON")?;
     let entries: Vec<SignedEntry> =
@@ -150,6 +154,9 @@ pub fn verify(export: &Path, genesis: Hash) -> Result<String> {
     let nonce: [u8; 32] = hex::decode(fresh.at("nonce").as_str().context("freshness nonce")?)?
         .try_into()
         .map_err(|_| anyhow::anyhow!("the freshness nonce is not 32 bytes"))?;
+    if expected_nonce.is_some_and(|n| n != nonce) {
+        bail!("the export's freshness nonce is not yours: its answers may be old");
+    }
     let answers: Vec<Freshness> =
         serde_json::from_value(fresh.at("answers").clone()).context("freshness answers")?;
     fresh_members(&answers, &nonce, &committee)?;
@@ -166,10 +173,16 @@ pub fn verify(export: &Path, genesis: Hash) -> Result<String> {
         witnesses,
         floor,
     };
+    let newest = keys.floor.iter().map(|c| c.size).max().unwrap_or(0);
     let report = custos_audit::verify::verify_export(&entries, &checkpoints, &keys)?;
+    // Entries past every co-signed size are the server's word alone.
+    let covered = report.last.map_or(0, |c| c.size).max(newest);
     Ok(format!(
-        "ok: {} entries, {} checkpoints, last checkpoint size {}, fresh answers from {} nodes",
+        "ok: {} entries ({} covered by checkpoints the committee co-signed, the last {} signed \
+         by the server alone), {} checkpoints, last checkpoint size {}, fresh answers from {} nodes",
         report.entries,
+        covered.min(report.entries),
+        report.entries.saturating_sub(covered),
         report.checkpoints,
         report.last.map(|c| c.size).unwrap_or(0),
         answers.len()

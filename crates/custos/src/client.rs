@@ -7,11 +7,14 @@ use serde_json::Value;
 
 use crate::json::Field;
 
-/// Where the API is, from `--data-dir` (written by `custos up`) or
-/// `CUSTOS_API_URL`, and who reads through it.
+/// Where the API is and which certificate it must present, from
+/// `--data-dir` (cluster.json, written by `custos up`) or `CUSTOS_API_URL`
+/// with `CUSTOS_API_FINGERPRINT`, and who reads through it.
 pub struct Client {
     url: String,
     data_dir: PathBuf,
+    /// HTTPS, accepting only the pinned certificate.
+    agent: ureq::Agent,
     /// Resolved at the first read, so commands that never read unlock no key.
     reader: std::sync::OnceLock<std::result::Result<Reader, String>>,
 }
@@ -64,7 +67,11 @@ fn saved_session(data_dir: &Path) -> Option<String> {
 impl Client {
     pub fn locate(data_dir: &Path) -> Result<Self> {
         if let Ok(url) = std::env::var("CUSTOS_API_URL") {
-            return Ok(Self::new(url, data_dir));
+            let pin = std::env::var("CUSTOS_API_FINGERPRINT").context(
+                "CUSTOS_API_URL needs CUSTOS_API_FINGERPRINT: the SHA-256 (hex) of the server's \
+                 TLS certificate, as its operator published it",
+            )?;
+            return Self::new(url, &pin, data_dir);
         }
         let cluster: Value = serde_json::from_str(
             &std::fs::read_to_string(data_dir.join("cluster.json")).with_context(|| {
@@ -79,15 +86,32 @@ impl Client {
             .as_str()
             .context("cluster.json has no api_url")?
             .to_owned();
-        Ok(Self::new(url, data_dir))
+        let pin = cluster
+            .at("api_fingerprint")
+            .as_str()
+            .context("cluster.json has no api_fingerprint")?
+            .to_owned();
+        Self::new(url, &pin, data_dir)
     }
 
-    fn new(url: String, data_dir: &Path) -> Self {
-        Self {
+    fn new(url: String, pin: &str, data_dir: &Path) -> Result<Self> {
+        if !url.starts_with("https://") {
+            bail!("the API URL {url} is not https:// (the API speaks only TLS)");
+        }
+        let pin: custos_net::Fingerprint = pin
+            .trim()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("API fingerprint: {e}"))?;
+        let tls = custos_net::api_client_config(pin)?;
+        let agent = ureq::AgentBuilder::new()
+            .tls_config(std::sync::Arc::new(tls))
+            .build();
+        Ok(Self {
             url,
             data_dir: data_dir.to_owned(),
+            agent,
             reader: std::sync::OnceLock::new(),
-        }
+        })
     }
 
     /// The data directory (where the pinned genesis is).
@@ -123,7 +147,8 @@ impl Client {
     fn read(&self, path: &str) -> Result<Value> {
         match self.reader()? {
             Reader::Session(token) => self.response(
-                ureq::get(&format!("{}{path}", self.url))
+                self.agent
+                    .get(&format!("{}{path}", self.url))
                     .timeout(std::time::Duration::from_secs(60))
                     .set("x-custos-session", token)
                     .call(),
@@ -226,7 +251,9 @@ impl Client {
             nonce: &nonce,
         }
         .message();
-        let req = ureq::request(method, &format!("{}{path}", self.url))
+        let req = self
+            .agent
+            .request(method, &format!("{}{path}", self.url))
             .timeout(std::time::Duration::from_secs(1200))
             .set("content-type", "application/json")
             .set("x-custos-user", &key.user)
@@ -243,7 +270,9 @@ impl Client {
             std::fs::remove_file(&path).ok();
             bail!("no live session saved in {}", self.data_dir.display());
         };
-        let res = ureq::delete(&format!("{}/v1/session", self.url))
+        let res = self
+            .agent
+            .delete(&format!("{}/v1/session", self.url))
             .timeout(std::time::Duration::from_secs(60))
             .set("x-custos-session", &token)
             .call();
@@ -257,7 +286,8 @@ impl Client {
     /// Public: which nodes are connected.
     pub fn health(&self) -> Result<Value> {
         self.response(
-            ureq::get(&format!("{}/v1/health", self.url))
+            self.agent
+                .get(&format!("{}/v1/health", self.url))
                 .timeout(std::time::Duration::from_secs(60))
                 .call(),
         )

@@ -156,7 +156,15 @@ pub fn wallet(c: &Client, key: Option<&UserKey>, id: &str) -> Result<Attested> {
     if !custos_governance::valid_id(id) {
         bail!("wallet ids are 1-64 of [A-Za-z0-9_-]");
     }
-    attested(&chain.gov, &read(c, key, &format!("/v1/wallets/{id}"))?)
+    let a = attested(&chain.gov, &read(c, key, &format!("/v1/wallets/{id}"))?)?;
+    // Another wallet's genuine record is no answer for this one.
+    if a.statement.wallet != id {
+        bail!(
+            "asked for wallet {id}, the server answered with wallet {}",
+            a.statement.wallet
+        );
+    }
+    Ok(a)
 }
 
 impl Attested {

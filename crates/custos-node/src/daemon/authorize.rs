@@ -8,6 +8,8 @@
 //! a majority checkpoint over the request's entry ([`crate::recheck`],
 //! [`crate::certified`]).
 
+use std::sync::Arc;
+
 use custos_chains::Payload;
 use custos_protocol::authz::{SigningRecord, StatedOutpoint};
 use custos_protocol::control::CommitteeSpec;
@@ -17,6 +19,7 @@ use super::error::JobFailure;
 use super::keys::{load_aux, load_share, purpose_of, wallet_taken};
 use super::node::Node;
 use crate::certified::check_certified;
+
 use crate::checked::CheckedJob;
 use crate::purpose::check_purpose;
 use crate::recheck::{check_request, LedgerRow, Refusal};
@@ -39,6 +42,39 @@ impl Authorized {
         match self {
             Authorized::Signing(claim) => Ok(claim),
             Authorized::AuxInfo | Authorized::Keygen => Err(JobFailure::NotSigning),
+        }
+    }
+}
+
+/// A wallet id whose DKG runs at this node: one order makes one key, so a
+/// second keygen of the id (the same order sent twice at once) is refused
+/// until this one ends. Released on drop.
+pub(super) struct KeygenSlot {
+    node: Arc<Node>,
+    wallet: String,
+}
+
+impl KeygenSlot {
+    /// Takes the slot of `wallet`, or refuses.
+    pub(super) fn take(node: &Arc<Node>, wallet: &str) -> Result<Self, JobFailure> {
+        let mut running = node
+            .keygens
+            .lock()
+            .map_err(|_| Refusal::WalletExists(wallet.to_owned()))?;
+        if !running.insert(wallet.to_owned()) {
+            return Err(Refusal::WalletExists(wallet.to_owned()).into());
+        }
+        Ok(Self {
+            node: node.clone(),
+            wallet: wallet.to_owned(),
+        })
+    }
+}
+
+impl Drop for KeygenSlot {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.node.keygens.lock() {
+            running.remove(&self.wallet);
         }
     }
 }

@@ -117,6 +117,8 @@ pub(super) async fn open_node(
         gov: Mutex::new(gov),
         witness: Mutex::new(witness),
         witness_key,
+        tls_fingerprint: tls.fingerprint().0,
+        keygens: std::sync::Mutex::default(),
     };
     Ok((node, connector))
 }

@@ -2,7 +2,7 @@
 //! at start, extended only by proposals carrying an admin quorum of the
 //! state before them. The server's copy is a suggestion the node checks.
 
-use custos_governance::{Genesis, GovError, Governance, SignedProposal};
+use custos_governance::{Committee, Genesis, GovError, Governance, SignedProposal};
 use custos_protocol::authz::GovernanceSync;
 
 use super::error::StoredChainError;
@@ -39,6 +39,10 @@ pub(super) enum SyncRefusal {
     /// A proposal with nothing to apply it to.
     #[error("no genesis")]
     NoGenesis,
+    /// The genesis records this node (or the pinned committee) otherwise
+    /// than this node is: whoever wrote it could speak in its name.
+    #[error("the genesis does not record this node as it is: {0}")]
+    NotUs(&'static str),
     /// A proposal does not apply (e.g. short of an admin quorum).
     #[error("height {height}: {source}")]
     Proposal {
@@ -102,6 +106,12 @@ pub(super) async fn sync(node: &Node, sync: &GovernanceSync) -> Result<(), SyncR
     }
     let mut held = node.gov.lock().await;
     if held.gov.is_none() {
+        records_us(
+            &sync.genesis.committees,
+            &node.config,
+            node.witness_key.verifying_key().to_bytes(),
+            node.tls_fingerprint,
+        )?;
         let gov = Governance::genesis(&sync.genesis).map_err(SyncRefusal::Genesis)?;
         let body = postcard::to_stdvec(&sync.genesis)?;
         node.vault.put_governance(0, &body).await?;
@@ -134,10 +144,102 @@ pub(super) async fn sync(node: &Node, sync: &GovernanceSync) -> Result<(), SyncR
     Ok(())
 }
 
+/// Checks the genesis committees against this node itself: the pinned
+/// committee (threshold and channel keys, in order) is among them, and
+/// every committee naming this node's channel key records its own witness
+/// key and TLS certificate. Each member checks its own entry, so a genesis
+/// with a witness key the server made up is refused by the node it names
+/// (and DKG, which needs every member, cannot run).
+fn records_us(
+    committees: &[Committee],
+    config: &NodeConfig,
+    witness_key: [u8; 32],
+    tls: [u8; 32],
+) -> Result<(), SyncRefusal> {
+    let pinned = committees.iter().any(|c| {
+        c.threshold == config.threshold
+            && c.members.len() == config.members.len()
+            && c.members
+                .iter()
+                .zip(&config.members)
+                .all(|(m, k)| m.channel_key == k.0)
+    });
+    if !pinned {
+        return Err(SyncRefusal::NotUs("no committee is the pinned one"));
+    }
+    for c in committees {
+        for m in c
+            .members
+            .iter()
+            .filter(|m| m.channel_key == config.public_key.0)
+        {
+            if m.witness_key != witness_key {
+                return Err(SyncRefusal::NotUs("another witness key"));
+            }
+            if m.tls_fingerprint != tls {
+                return Err(SyncRefusal::NotUs("another TLS certificate"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The node's height and head (zeros before a genesis).
 pub(super) async fn head(node: &Node) -> (u64, [u8; 32]) {
     match &node.gov.lock().await.gov {
         Some(g) => (g.height(), g.head()),
         None => (0, [0; 32]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use custos_governance::Member;
+    use custos_wire::NodePublicKey;
+
+    fn member(i: u8) -> Member {
+        Member {
+            name: format!("node-{i}"),
+            channel_key: [i; 32],
+            witness_key: [i + 10; 32],
+            tls_fingerprint: [i + 20; 32],
+        }
+    }
+
+    #[test]
+    fn a_genesis_must_record_this_node_as_it_is() {
+        let config: NodeConfig = serde_json::from_value(serde_json::json!({
+            "name": "node-1", "index": 1, "public_key": NodePublicKey([1; 32]),
+            "server_addr": "127.0.0.1:1", "server_fingerprint": "00".repeat(32),
+            "threshold": 2, "members": [NodePublicKey([0; 32]), NodePublicKey([1; 32])],
+            "message_timeout_ms": 1000,
+        }))
+        .unwrap();
+        let committee = Committee {
+            id: "c".into(),
+            threshold: 2,
+            members: vec![member(0), member(1)],
+        };
+        let ok = |c: &Committee| records_us(std::slice::from_ref(c), &config, [11; 32], [21; 32]);
+        assert!(ok(&committee).is_ok());
+        let mut forged = committee.clone();
+        forged.members[1].witness_key = [99; 32];
+        assert!(matches!(
+            ok(&forged),
+            Err(SyncRefusal::NotUs("another witness key"))
+        ));
+        let mut forged = committee.clone();
+        forged.members[1].tls_fingerprint = [99; 32];
+        assert!(matches!(
+            ok(&forged),
+            Err(SyncRefusal::NotUs("another TLS certificate"))
+        ));
+        let mut other = committee.clone();
+        other.threshold = 1;
+        assert!(matches!(ok(&other), Err(SyncRefusal::NotUs(_))));
+        other = committee;
+        other.members.swap(0, 1);
+        assert!(matches!(ok(&other), Err(SyncRefusal::NotUs(_))));
     }
 }

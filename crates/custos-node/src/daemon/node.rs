@@ -36,6 +36,11 @@ pub(super) struct Node {
     pub(super) witness: Mutex<WitnessState>,
     /// Ed25519 key for checkpoint co-signatures.
     pub(super) witness_key: ed25519_dalek::SigningKey,
+    /// SHA-256 of this node's TLS certificate (the genesis must record it).
+    pub(super) tls_fingerprint: [u8; 32],
+    /// Wallet ids whose DKG runs now: one order runs one keygen at a time
+    /// (the id is recorded durably only when the key is stored).
+    pub(super) keygens: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// The governance chain as the node holds it.

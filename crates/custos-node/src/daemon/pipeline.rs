@@ -23,7 +23,7 @@ use custos_tss::progress::{Progress, ProgressEvent};
 use rand_core::OsRng;
 use tokio::sync::mpsc;
 
-use super::authorize::authorize;
+use super::authorize::{authorize, KeygenSlot};
 use super::error::JobFailure;
 use super::node::Jobs;
 use super::node::Node;
@@ -89,6 +89,11 @@ async fn steps(
 ) -> Result<Outcome, JobFailure> {
     let c = &node.config;
     let seat = Seat::check(job, &kind, &node.keys, &c.members, c.threshold)?;
+    // Held until the key is stored or the job failed.
+    let _slot = match &kind {
+        CheckedJob::Keygen { order } => Some(KeygenSlot::take(node, &order.order.wallet)?),
+        _ => None,
+    };
     let authorized = authorize(node, &job.committee, &kind).await?;
     let input = material::claim(node, job.session, &kind, authorized, out).await?;
     let output = run(node, seat, kind.clone(), input, rx, out).await?;

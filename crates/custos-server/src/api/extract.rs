@@ -68,6 +68,7 @@ pub(crate) async fn verify_signed(
         verify_request(&req, &signature, &key, now(), &mut nonces)
     };
     checked.map_err(|e| unauthorized(e.to_string()))?;
+    remember(api, nonce).await?;
     Ok(user.to_owned())
 }
 
@@ -121,4 +122,32 @@ impl FromRequest<Api> for SignedByAdmin {
         }
         Ok(Self(signed))
     }
+}
+
+/// Remembers an accepted nonce in the store (fail closed): after a restart
+/// the memory is empty, and the store still refuses a call replayed within
+/// its timestamp window. Nonces older than twice the window are pruned at
+/// most once a minute.
+async fn remember(api: &Api, nonce: &str) -> Result<(), Failure> {
+    use crate::access::NONCE_KIND;
+    use std::sync::atomic::Ordering;
+    let store = api.hub.store();
+    let t = now();
+    match store.doc_insert(NONCE_KIND, nonce, &[], t).await {
+        Ok(()) => {}
+        Err(crate::store::StoreError::Conflict { .. }) => {
+            return Err(unauthorized("request replayed (nonce seen before)"))
+        }
+        Err(e) => {
+            eprintln!("server: cannot remember an API nonce: {e}");
+            return Err(unauthorized("nonce store unavailable"));
+        }
+    }
+    let window = custos_governance::auth::MAX_SKEW_SECS;
+    if t - api.access.pruned.swap(t, Ordering::Relaxed) > 60 {
+        if let Err(e) = store.doc_prune(NONCE_KIND, t - 2 * window).await {
+            eprintln!("server: cannot prune remembered API nonces: {e}");
+        }
+    }
+    Ok(())
 }

@@ -13,6 +13,7 @@ pub mod chains;
 pub mod error;
 mod extract;
 mod governance;
+pub mod listener;
 mod read_gate;
 mod requests;
 mod session;

@@ -13,8 +13,12 @@ use tokio::sync::{mpsc, Mutex};
 
 use crate::hub::registry::Registry;
 
-/// Where the answers to one nonce go, with the node that sent each.
-type Answers = mpsc::Sender<(NodePublicKey, Freshness)>;
+/// Where the answers to one nonce go, and which nodes answered already
+/// (one answer each: a node that floods cannot crowd the others out).
+type Answers = (
+    mpsc::Sender<(NodePublicKey, Freshness)>,
+    std::collections::HashSet<NodePublicKey>,
+);
 
 /// Outstanding nonces and where their answers go.
 #[derive(Default)]
@@ -25,8 +29,10 @@ pub(crate) struct Fresh {
 impl Fresh {
     /// A node answered.
     pub(crate) async fn answered(&self, key: NodePublicKey, answer: Freshness) {
-        if let Some(tx) = self.waiters.lock().await.get(&answer.nonce) {
-            let _ = tx.try_send((key, answer));
+        if let Some((tx, answered)) = self.waiters.lock().await.get_mut(&answer.nonce) {
+            if answered.insert(key) {
+                let _ = tx.try_send((key, answer));
+            }
         }
     }
 
@@ -47,7 +53,7 @@ impl Fresh {
                 // A verifier's nonce is fresh; a repeated one gets nothing.
                 return Vec::new();
             }
-            waiters.insert(nonce, tx);
+            waiters.insert(nonce, (tx, Default::default()));
         }
         let mut asked = Vec::new();
         for key in members {

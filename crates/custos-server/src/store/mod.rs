@@ -230,6 +230,9 @@ pub trait Store: Send + Sync {
     async fn doc_get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// All documents of a kind as `(id, body)`, by id.
     async fn doc_list(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Deletes the documents of a kind last written before `before` (only
+    /// for kinds that expire, such as remembered API nonces).
+    async fn doc_prune(&self, kind: &str, before: i64) -> Result<(), StoreError>;
 }
 
 /// Opens the store a URL names (`sqlite:PATH`, `sqlite::memory:`,

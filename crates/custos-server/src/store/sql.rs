@@ -317,6 +317,15 @@ macro_rules! store_impl {
                     .await?;
                 rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("body")?))).collect()
             }
+
+            async fn doc_prune(&self, kind: &str, before: i64) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM documents WHERE kind = $1 AND updated_at < $2")
+                    .bind(kind)
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
         }
     };
 }

@@ -30,6 +30,10 @@ pub enum AuditCommand {
         /// CUSTOS_GENESIS, else the local cluster's).
         #[arg(long)]
         genesis: Option<String>,
+        /// The nonce `custos audit export` printed (hex): refuses an export
+        /// whose freshness answers are over another.
+        #[arg(long)]
+        nonce: Option<String>,
     },
 }
 
@@ -40,15 +44,23 @@ pub fn run(cmd: AuditCommand, data_dir: &Path) -> Result<()> {
             println!("{}", auditing::export(&c, &out)?);
             Ok(())
         }
-        AuditCommand::Verify { export, genesis } => {
-            let genesis = match genesis {
-                Some(h) => hex::decode(h.trim())
+        AuditCommand::Verify {
+            export,
+            genesis,
+            nonce,
+        } => {
+            let hex32 = |h: &str, what: &str| -> Result<[u8; 32]> {
+                hex::decode(h.trim())
                     .ok()
                     .and_then(|b| b.try_into().ok())
-                    .context("--genesis is 32 bytes of hex")?,
+                    .with_context(|| format!("--{what} is 32 bytes of hex"))
+            };
+            let genesis = match genesis {
+                Some(h) => hex32(&h, "genesis")?,
                 None => crate::trust::pinned_genesis(data_dir)?,
             };
-            println!("{}", auditing::verify(&export, genesis)?);
+            let nonce = nonce.map(|n| hex32(&n, "nonce")).transpose()?;
+            println!("{}", auditing::verify(&export, genesis, nonce)?);
             Ok(())
         }
     }

@@ -122,6 +122,27 @@ pub fn run(cmd: GovernanceCommand, data_dir: &Path) -> Result<()> {
                 .collect::<Result<Vec<_>>>()?;
             let g = custos_server::daemon::write_genesis(&server_dir, admins, quorum)?;
             println!("{}", hex::encode(g.hash()?));
+            // What the hash commits to: each node operator compares their
+            // node's line (`custos node witness-key`, the enrolment file)
+            // before pinning it; a node refuses a genesis that records it
+            // otherwise.
+            for c in &g.committees {
+                eprintln!(
+                    "committee {} ({}-of-{}):",
+                    c.id,
+                    c.threshold,
+                    c.members.len()
+                );
+                for m in &c.members {
+                    eprintln!(
+                        "  {}: channel {} witness {} tls {}",
+                        m.name,
+                        hex::encode(m.channel_key),
+                        hex::encode(m.witness_key),
+                        hex::encode(m.tls_fingerprint)
+                    );
+                }
+            }
             Ok(())
         }
         GovernanceCommand::Show => {

@@ -118,9 +118,14 @@ pub(crate) async fn init(data: &Path, n: u16, t: u16) -> Result<()> {
         config.pin_genesis(&genesis_hash)?;
         config.save(&dir)?;
     }
-    let cluster = json!({ "api_url": format!("http://127.0.0.1:{api_port}"), "nodes": n, "threshold": t,
-                // What the CLI checks the server's governance chain against.
-                "genesis": genesis_hash });
+    let cluster = json!({
+        "api_url": format!("https://127.0.0.1:{api_port}"),
+        // The certificate the CLI accepts (the server's, as nodes pin it).
+        "api_fingerprint": server_pin.to_string(),
+        "nodes": n, "threshold": t,
+        // What the CLI checks the server's governance chain against.
+        "genesis": genesis_hash,
+    });
     std::fs::write(
         data.join("cluster.json"),
         serde_json::to_string_pretty(&cluster)?,
@@ -223,7 +228,7 @@ async fn up(args: UpArgs, data: PathBuf) -> Result<()> {
         let e = c.signed(&admin, "POST", "/v1/users/totp", &json!({}))?;
         crate::files::write_private(&totp_file, e.at("uri").as_str().unwrap_or_default())?;
     }
-    println!("API: {api_url}");
+    println!("API: {api_url} (TLS; certificate pinned in cluster.json)");
     println!(
         "Demo admin key: {} (passphrase in {}; a local-demo convenience: in production every user makes their own with `custos user keygen`)",
         data.join(crate::userkey::DEMO_ADMIN_KEY).display(),

@@ -125,6 +125,17 @@ pub fn run(cmd: WalletCommand, data_dir: &Path) -> Result<()> {
                 stop.store(true, Ordering::Relaxed);
                 created
             })?;
+            // What the committee attested must be what was ordered.
+            let a = trust::attested(&chain.gov, &created)?;
+            let s = &a.statement;
+            if (&s.wallet, s.scheme, s.blind, &s.committee)
+                != (&order.wallet, order.scheme, order.blind, &order.committee)
+            {
+                bail!(
+                    "the committee attested another wallet than ordered: {}",
+                    s.wallet
+                );
+            }
             show(&chain.gov, &created, json)?;
         }
         WalletCommand::List { json } => {
@@ -145,7 +156,11 @@ pub fn run(cmd: WalletCommand, data_dir: &Path) -> Result<()> {
         }
         WalletCommand::Show { id, json } => {
             let chain = trust::governance(&c, None)?;
-            show(&chain.gov, &c.wallet(&id)?, json)?;
+            let w = c.wallet(&id)?;
+            if trust::attested(&chain.gov, &w)?.statement.wallet != id {
+                bail!("asked for wallet {id}, the server answered with another");
+            }
+            show(&chain.gov, &w, json)?;
         }
     }
     Ok(())

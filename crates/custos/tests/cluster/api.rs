@@ -17,6 +17,38 @@ pub(crate) fn signed_calls_and_totp_sessions(c: &mut Cluster) {
         .as_str()
         .unwrap()
         .to_owned();
+    // The API speaks only TLS: a plain-HTTP request gets no HTTP answer.
+    {
+        use std::io::{Read, Write};
+        let host = api.strip_prefix("https://").unwrap();
+        let mut s = std::net::TcpStream::connect(host).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(s, "GET /v1/health HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        assert!(
+            !answer.starts_with(b"HTTP/"),
+            "plain HTTP was answered: {}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    // The CLI refuses a server that presents another certificate than the
+    // pinned one (here: the pin is wrong), and a plain-HTTP URL.
+    let data = c.data.display().to_string();
+    for (url, pin, expect) in [
+        (api.as_str(), "00".repeat(32), "cannot reach the server"),
+        (
+            &api.replace("https://", "http://"),
+            "00".repeat(32),
+            "is not https://",
+        ),
+    ] {
+        let (ok, out, err) = custos_env(
+            &["--data-dir", &data, "wallet", "list"],
+            &[("CUSTOS_API_URL", url), ("CUSTOS_API_FINGERPRINT", &pin)],
+        );
+        assert!(!ok && err.contains(expect), "{url}: {out}{err}");
+    }
     let key = rex();
     let body = b"{}";
     let nonce = "11".repeat(16);
@@ -35,6 +67,14 @@ pub(crate) fn signed_calls_and_totp_sessions(c: &mut Cluster) {
     let (status, err) = http(&format!("{api}/v1/users/totp"), "POST", &h, body);
     assert_eq!(status, 401, "{err}");
     assert!(err.contains("request replayed"), "{err}");
+    // And after a restart (the server's memory is empty; its store is not).
+    c.restart_server(None);
+    let (status, err) = http(&format!("{api}/v1/users/totp"), "POST", &h, body);
+    assert_eq!(status, 401, "{err}");
+    assert!(
+        err.contains("request replayed (nonce seen before)"),
+        "{err}"
+    );
     // Stale: ten minutes old.
     let h = signed_headers(
         "rex",

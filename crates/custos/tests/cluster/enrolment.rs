@@ -129,6 +129,11 @@ fn manual_enrolment_by_separate_operators() {
         &[],
     );
     assert!(ok, "{err}");
+    // The genesis lists what it commits to, for each operator to compare.
+    assert!(
+        err.contains("committee default (2-of-2)") && err.contains("node-a: channel "),
+        "{err}"
+    );
     let genesis = genesis.trim().to_owned();
     // Pinning checks the fingerprint and membership.
     let pin = |node: &str, fp: &str| {
@@ -192,13 +197,16 @@ fn manual_enrolment_by_separate_operators() {
             node,
         ));
     }
-    let url = format!("http://{api_addr}");
+    let url = format!("https://{api_addr}");
+    // Users pin the API's certificate: the server's, as node operators do.
+    pin_api(&url, &server_fp);
     // The users' CLI checks everything the server says against the
     // genesis the admins published.
     let env = [
         ("CUSTOS_API_URL", url.as_str()),
         ("CUSTOS_KEY_PASSPHRASE", USER_KEY_PASSPHRASE),
         ("CUSTOS_GENESIS", genesis.as_str()),
+        ("CUSTOS_API_FINGERPRINT", server_fp.as_str()),
     ];
     let start = Instant::now();
     loop {

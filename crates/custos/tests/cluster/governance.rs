@@ -101,6 +101,16 @@ pub(crate) fn audit_export_verifies_and_every_corruption_is_named(c: &mut Cluste
     let clean: Value = serde_json::from_str(&std::fs::read_to_string(&export).unwrap()).unwrap();
     let (ok, out, err) = verify(&clean);
     assert!(ok && out.starts_with("ok: "), "{out}{err}");
+    // Against the nonce its exporter kept: this one, and no other.
+    let nonce = clean["freshness"]["nonce"].as_str().unwrap();
+    let file = export.to_str().unwrap();
+    let (ok, out, err) = custos(&c.data, &["audit", "verify", file, "--nonce", nonce]);
+    assert!(ok && out.contains("covered by checkpoints"), "{out}{err}");
+    let (ok, _, err) = custos(
+        &c.data,
+        &["audit", "verify", file, "--nonce", &"00".repeat(32)],
+    );
+    assert!(!ok && err.contains("is not yours"), "{err}");
     let entries = clean["entries"].as_array().unwrap().len();
     let checkpoints = clean["checkpoints"].as_array().unwrap().len();
     assert!(entries > 50 && checkpoints > 5, "{out}");

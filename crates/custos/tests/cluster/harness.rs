@@ -55,6 +55,13 @@ impl Cluster {
         std::fs::remove_dir_all(&data).ok();
         let (ok, _, err) = custos(&data, &["up", "--init-only"]);
         assert!(ok, "{err}");
+        let cluster: Value =
+            serde_json::from_str(&std::fs::read_to_string(data.join("cluster.json")).unwrap())
+                .unwrap();
+        pin_api(
+            cluster["api_url"].as_str().unwrap(),
+            cluster["api_fingerprint"].as_str().unwrap(),
+        );
         // Test fixture primes (never on the product path) so aux info need not wait for prime generation.
         let primes = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -259,48 +266,52 @@ impl Cluster {
     }
 }
 
-/// A minimal HTTP/1.1 GET over loopback, independent of the CLI; `None`
-/// while the server is not listening yet.
-pub(crate) fn http_get(url: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest.split_once('/')?;
-    let mut s = std::net::TcpStream::connect(host).ok()?;
-    write!(
-        s,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).ok()?;
-    resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
+/// The API certificate each test server presents, by `host:port` (the
+/// tests' own HTTPS client pins it as the CLI does).
+static PINS: std::sync::Mutex<BTreeMap<String, String>> = std::sync::Mutex::new(BTreeMap::new());
+
+/// Pins the certificate of the API at `url` (`https://host:port`).
+pub(crate) fn pin_api(url: &str, fingerprint: &str) {
+    let host = url.strip_prefix("https://").unwrap().to_owned();
+    PINS.lock().unwrap().insert(host, fingerprint.to_owned());
 }
 
-/// A minimal HTTP/1.1 request over loopback: (status, body).
+/// An HTTPS client accepting only the pinned certificate of `url`'s host.
+fn agent(url: &str) -> ureq::Agent {
+    let rest = url.strip_prefix("https://").unwrap();
+    let host = rest.split_once('/').map_or(rest, |(h, _)| h);
+    let pin = PINS.lock().unwrap()[host].clone();
+    let tls = custos_net::api_client_config(pin.parse().unwrap()).unwrap();
+    ureq::AgentBuilder::new()
+        .tls_config(std::sync::Arc::new(tls))
+        .timeout(Duration::from_secs(120))
+        .build()
+}
+
+/// A GET over loopback, independent of the CLI; `None` while the server is
+/// not listening yet.
+pub(crate) fn http_get(url: &str) -> Option<String> {
+    agent(url).get(url).call().ok()?.into_string().ok()
+}
+
+/// A request over loopback: (status, body).
 pub(crate) fn http(
     url: &str,
     method: &str,
     headers: &[(&str, String)],
     body: &[u8],
 ) -> (u16, String) {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').unwrap();
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    let mut req = format!(
-        "{method} /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let mut req = agent(url)
+        .request(method, url)
+        .set("content-type", "application/json");
     for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
+        req = req.set(k, v);
     }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let status = resp[9..12].parse().unwrap();
-    (status, resp.split_once("\r\n\r\n").unwrap().1.to_owned())
+    match req.send_bytes(body) {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+        Err(e) => panic!("{url}: {e}"),
+    }
 }
 
 /// Headers of a call signed by `user` with `key` (what the CLI sends).
