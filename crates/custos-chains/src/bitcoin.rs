@@ -199,7 +199,19 @@ pub fn p2wpkh_sighash(
     script_pubkey: &bitcoin::Script,
     value: Amount,
 ) -> Result<[u8; 32], ChainError> {
-    SighashCache::new(tx)
+    p2wpkh_sighash_with(&mut SighashCache::new(tx), index, script_pubkey, value)
+}
+
+/// [`p2wpkh_sighash`] with a cache shared by every input of the
+/// transaction (BIP-143's hashPrevouts, hashSequence and hashOutputs are
+/// computed once, not once per input: no quadratic hashing).
+pub(crate) fn p2wpkh_sighash_with(
+    cache: &mut SighashCache<&Transaction>,
+    index: usize,
+    script_pubkey: &bitcoin::Script,
+    value: Amount,
+) -> Result<[u8; 32], ChainError> {
+    cache
         .p2wpkh_signature_hash(index, script_pubkey, value, EcdsaSighashType::All)
         .map(|h| h.to_byte_array())
         .map_err(|e| ChainError::Encoding(e.to_string()))
@@ -213,7 +225,18 @@ pub fn taproot_key_sighash(
     prevouts: &[TxOut],
     hash_type: TapSighashType,
 ) -> Result<[u8; 32], ChainError> {
-    SighashCache::new(tx)
+    taproot_key_sighash_with(&mut SighashCache::new(tx), index, prevouts, hash_type)
+}
+
+/// [`taproot_key_sighash`] with a cache shared by every input (BIP-341's
+/// sha_prevouts, sha_amounts, … computed once).
+pub(crate) fn taproot_key_sighash_with(
+    cache: &mut SighashCache<&Transaction>,
+    index: usize,
+    prevouts: &[TxOut],
+    hash_type: TapSighashType,
+) -> Result<[u8; 32], ChainError> {
+    cache
         .taproot_key_spend_signature_hash(index, &Prevouts::All(prevouts), hash_type)
         .map(|h| h.to_byte_array())
         .map_err(|e| ChainError::Encoding(e.to_string()))
@@ -226,15 +249,19 @@ pub(crate) fn sighashes(
     prevouts: &[TxOut],
     spend: &Spend,
 ) -> Result<Vec<Payload>, ChainError> {
+    let mut cache = SighashCache::new(tx);
     (0..tx.input.len())
         .map(|i| {
             let prevout = prevouts.get(i).ok_or(ChainError::Intent("prevout"))?;
             match spend {
                 Spend::P2wpkh(_) => {
-                    p2wpkh_sighash(tx, i, &prevout.script_pubkey, prevout.value).map(Payload::Ecdsa)
+                    p2wpkh_sighash_with(&mut cache, i, &prevout.script_pubkey, prevout.value)
+                        .map(Payload::Ecdsa)
                 }
-                Spend::P2tr(_) => taproot_key_sighash(tx, i, prevouts, TapSighashType::Default)
-                    .map(Payload::Bip340),
+                Spend::P2tr(_) => {
+                    taproot_key_sighash_with(&mut cache, i, prevouts, TapSighashType::Default)
+                        .map(Payload::Bip340)
+                }
             }
         })
         .collect()

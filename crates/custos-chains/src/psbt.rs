@@ -10,13 +10,15 @@ use bitcoin::hashes::Hash;
 pub use bitcoin::psbt::Psbt;
 use bitcoin::{ScriptBuf, TapSighashType, TxOut, Witness};
 
-use crate::bitcoin::{account, p2wpkh_sighash, taproot_key_sighash, witnesses, Spend};
+use crate::bitcoin::{account, p2wpkh_sighash_with, taproot_key_sighash_with, witnesses, Spend};
 use crate::error::ChainError;
 use crate::intent::BitcoinNetwork;
 use crate::tx::{AccountKey, Payload};
 
 /// Largest PSBT accepted.
 pub const MAX_PSBT_BYTES: usize = 1 << 20;
+/// Most inputs, and most outputs, a PSBT may have (as for transfers).
+pub const MAX_PSBT_IO: usize = crate::intent::MAX_UTXOS;
 /// Accounts `m/0/0` … `m/0/(ACCOUNT_SCAN-1)` are searched for inputs.
 pub const ACCOUNT_SCAN: u32 = 100;
 
@@ -43,6 +45,14 @@ pub fn parse(bytes: &[u8]) -> Result<Psbt, ChainError> {
         Psbt::deserialize_from_reader(&mut cursor).map_err(|e| ChainError::Psbt(e.to_string()))?;
     if usize::try_from(cursor.position()).ok() != Some(raw.len()) {
         return Err(ChainError::Psbt("trailing bytes".into()));
+    }
+    let tx = &psbt.unsigned_tx;
+    if tx.input.len() > MAX_PSBT_IO || tx.output.len() > MAX_PSBT_IO {
+        return Err(ChainError::Psbt(format!(
+            "{} inputs and {} outputs: at most {MAX_PSBT_IO} of each",
+            tx.input.len(),
+            tx.output.len()
+        )));
     }
     Ok(psbt)
 }
@@ -147,6 +157,7 @@ pub fn plan(
 /// [`plan`] with the wallet's scripts derived already.
 pub fn plan_with(psbt: &Psbt, scripts: &WalletScripts) -> Result<Vec<PlannedInput>, ChainError> {
     let prevouts = prevouts(psbt)?;
+    let mut cache = bitcoin::sighash::SighashCache::new(&psbt.unsigned_tx);
     let mut planned = Vec::new();
     for (index, ((input, prevout), txin)) in psbt
         .inputs
@@ -173,8 +184,8 @@ pub fn plan_with(psbt: &Psbt, scripts: &WalletScripts) -> Result<Vec<PlannedInpu
                         "input {index}: only SIGHASH_ALL is signed"
                     )));
                 }
-                Payload::Ecdsa(p2wpkh_sighash(
-                    &psbt.unsigned_tx,
+                Payload::Ecdsa(p2wpkh_sighash_with(
+                    &mut cache,
                     index,
                     &prevout.script_pubkey,
                     prevout.value,
@@ -194,8 +205,8 @@ pub fn plan_with(psbt: &Psbt, scripts: &WalletScripts) -> Result<Vec<PlannedInpu
                         "input {index}: has a script tree"
                     )));
                 }
-                Payload::Bip340(taproot_key_sighash(
-                    &psbt.unsigned_tx,
+                Payload::Bip340(taproot_key_sighash_with(
+                    &mut cache,
                     index,
                     &prevouts,
                     TapSighashType::Default,

@@ -15,8 +15,10 @@
 
 pub mod auth;
 pub mod committee;
+mod role;
 
 pub use committee::{valid_id, Committee, Member};
+pub use role::Role;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,57 +32,7 @@ pub type Hash = [u8; 32];
 const GENESIS_TAG: &[u8] = b"custos/governance/genesis/v1";
 const PROPOSAL_TAG: &[u8] = b"custos/governance/proposal/v1";
 const INITIATE_TAG: &[u8] = b"custos/request/initiate/v1";
-const APPROVE_TAG: &[u8] = b"custos/request/approve/v1";
-
-/// Roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Proposes and approves governance changes.
-    Admin,
-    /// Starts transfers.
-    Initiator,
-    /// Approves transfers.
-    Approver,
-    /// Reads and verifies the audit log; independent, so no other role but viewer.
-    Auditor,
-    /// Runs a shard node.
-    NodeOperator,
-    /// Reads.
-    Viewer,
-}
-
-impl Role {
-    /// The name policies use for it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Initiator => "initiator",
-            Role::Approver => "approver",
-            Role::Auditor => "auditor",
-            Role::NodeOperator => "node_operator",
-            Role::Viewer => "viewer",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = GovError;
-
-    fn from_str(s: &str) -> Result<Self, GovError> {
-        [
-            Role::Admin,
-            Role::Initiator,
-            Role::Approver,
-            Role::Auditor,
-            Role::NodeOperator,
-            Role::Viewer,
-        ]
-        .into_iter()
-        .find(|r| r.name() == s)
-        .ok_or_else(|| invalid(format!("no role {s:?}")))
-    }
-}
+const APPROVE_TAG: &[u8] = b"custos/request/approve/v2";
 
 /// A user as governance knows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +63,10 @@ pub struct State {
     /// known by.
     #[serde(default)]
     pub committees: BTreeMap<String, Committee>,
+    /// A one-machine demo (`custos up`): the only chain that may run with
+    /// an admin quorum of 1.
+    #[serde(default)]
+    pub demo: bool,
 }
 
 /// The first admins and the quorum; its hash is what node operators confirm.
@@ -126,6 +82,9 @@ pub struct Genesis {
     /// The first committees (nodes learn their peers' keys, and auditors
     /// the witness keys, from here).
     pub committees: Vec<Committee>,
+    /// A one-machine demo (`custos up`), which alone may have an admin
+    /// quorum of 1: anywhere else one admin could change everything.
+    pub demo: bool,
 }
 
 /// One change.
@@ -279,7 +238,7 @@ pub enum GovError {
     Encoding,
 }
 
-fn invalid(s: impl Into<String>) -> GovError {
+pub(crate) fn invalid(s: impl Into<String>) -> GovError {
     GovError::Invalid(s.into())
 }
 
@@ -297,6 +256,12 @@ impl State {
                 "admin quorum {} with {admins} admins",
                 self.admin_quorum
             )));
+        }
+        if self.admin_quorum < 2 && !self.demo {
+            return Err(invalid(
+                "an admin quorum of 1 lets one admin change everything: at least 2 (only the \
+                 demo genesis of `custos up` runs with 1)",
+            ));
         }
         let keys: BTreeSet<&[u8; 32]> = self.users.values().map(|u| &u.key).collect();
         if keys.len() != self.users.len() {
@@ -422,10 +387,22 @@ pub fn initiate_message(request: &Hash) -> Vec<u8> {
     [INITIATE_TAG, request.as_slice()].concat()
 }
 
-/// What an approver signs: the request's hash and the governance head they
-/// approve under (so an approval cannot be moved to other rules).
-pub fn approval_message(request: &Hash, head: &Hash) -> Vec<u8> {
-    [APPROVE_TAG, request.as_slice(), head.as_slice()].concat()
+/// What an approver signs: the request's hash, the governance head they
+/// approve under (so an approval cannot be moved to other rules) and the
+/// initiator they were shown (so it cannot be paired with another
+/// initiator's signature over the same request).
+pub fn approval_message(request: &Hash, head: &Hash, initiator: &str) -> Vec<u8> {
+    let len = u16::try_from(initiator.len())
+        .unwrap_or(u16::MAX)
+        .to_be_bytes();
+    [
+        APPROVE_TAG,
+        request.as_slice(),
+        head.as_slice(),
+        len.as_slice(),
+        initiator.as_bytes(),
+    ]
+    .concat()
 }
 
 /// A validated chain: the state at its head.
@@ -469,6 +446,7 @@ impl Governance {
             address_book: None,
             blind_wallets: BTreeSet::new(),
             committees: BTreeMap::new(),
+            demo: g.demo,
         };
         let mut state = state;
         for c in &g.committees {

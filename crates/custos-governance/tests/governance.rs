@@ -41,6 +41,7 @@ impl Admins {
             admin_quorum: quorum,
             audit_key: SigningKey::from_bytes(&[7; 32]).verifying_key().to_bytes(),
             committees: vec![],
+            demo: quorum < 2,
         }
     }
 
@@ -273,6 +274,25 @@ fn invariants_hold_and_refused_changes_apply_nothing() {
     assert_eq!(gov.height(), 0);
     // Genesis itself is checked.
     assert!(Governance::genesis(&admins.genesis(3)).is_err());
+}
+
+#[test]
+fn an_admin_quorum_of_one_only_in_a_demo_genesis() {
+    let admins = Admins::new(2);
+    let mut g = admins.genesis(1);
+    assert!(g.demo);
+    assert!(Governance::genesis(&g).is_ok());
+    g.demo = false;
+    let err = Governance::genesis(&g).unwrap_err();
+    assert!(err.to_string().contains("admin quorum of 1"), "{err}");
+    // Nor can a real chain lower its quorum to 1 later.
+    let mut gov = Governance::genesis(&admins.genesis(2)).unwrap();
+    let p = propose(&gov, "admin0", vec![Change::SetQuorum(1)]);
+    let err = gov
+        .apply(&signed(p, &admins, &["admin0", "admin1"]))
+        .unwrap_err();
+    assert!(err.to_string().contains("admin quorum of 1"), "{err}");
+    assert_eq!(gov.state().admin_quorum, 2);
 }
 
 proptest! {

@@ -81,6 +81,7 @@ mod tests {
             admin_quorum: 1,
             audit_key: SigningKey::from_bytes(&[9; 32]).verifying_key().to_bytes(),
             committees: vec![],
+            demo: true,
         };
         let mut gov = Governance::genesis(&genesis).unwrap();
         let p = Proposal {

@@ -218,7 +218,11 @@ pub fn check_request(
             return Err(Refusal::DuplicateApproval(user.clone()));
         }
         state
-            .verify_user(user, &approval_message(&hash, &auth.head), sig)
+            .verify_user(
+                user,
+                &approval_message(&hash, &auth.head, &auth.initiator),
+                sig,
+            )
             .map_err(Refusal::Approval)?;
         approvers.push(Approver {
             user: user.clone(),
@@ -299,6 +303,7 @@ mod tests {
             admin_quorum: 1,
             audit_key: key(99).verifying_key().to_bytes(),
             committees: vec![],
+            demo: true,
         };
         let mut gov = Governance::genesis(&genesis).unwrap();
         let roles = [
@@ -377,7 +382,9 @@ mod tests {
                 approvals: approvers
                     .iter()
                     .map(|a| {
-                        let sig = self.k(a).sign(&approval_message(&hash, &self.gov.head()));
+                        let sig = self
+                            .k(a)
+                            .sign(&approval_message(&hash, &self.gov.head(), "ivy"));
                         (a.to_string(), sig.to_bytes().to_vec())
                     })
                     .collect(),
@@ -466,7 +473,7 @@ mod tests {
         own.approvals.push((
             "ivy".into(),
             w.k("ivy")
-                .sign(&approval_message(&hash, &w.gov.head()))
+                .sign(&approval_message(&hash, &w.gov.head(), "ivy"))
                 .to_bytes()
                 .to_vec(),
         ));

@@ -416,6 +416,7 @@ mod tests {
             admin_quorum: 1,
             audit_key: [0; 32],
             committees: vec![committee(&k)],
+            demo: true,
         })
         .unwrap();
         let order = WalletOrder {

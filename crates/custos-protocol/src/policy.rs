@@ -106,6 +106,7 @@ mod tests {
             address_book: None,
             blind_wallets: BTreeSet::new(),
             committees: BTreeMap::new(),
+            demo: true,
         };
         let (policy, book) = load(&state)?;
         let request = request_of(&record(r), &state, &book).unwrap();

@@ -62,6 +62,7 @@ pub fn write_genesis(
     dir: &Path,
     admins: Vec<(String, [u8; 32])>,
     admin_quorum: u32,
+    demo: bool,
 ) -> Result<custos_governance::Genesis, ServerError> {
     let key = crate::files::audit_key(dir, false)?;
     let config = ServerConfig::load(dir)?;
@@ -76,6 +77,7 @@ pub fn write_genesis(
         admin_quorum,
         audit_key: key.verifying_key().to_bytes(),
         committees: vec![committee],
+        demo,
     };
     custos_governance::Governance::genesis(&genesis)
         .map_err(|e| ServerError::Setup(e.to_string()))?;
@@ -91,8 +93,17 @@ pub fn write_genesis(
     Ok(genesis)
 }
 
+/// How the REST API is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiTransport {
+    /// TLS 1.3 with the server's certificate (the default).
+    Tls,
+    /// Plain HTTP on loopback, for a TLS-terminating proxy on the host.
+    PlainBehindProxy,
+}
+
 /// Runs the server until the process is stopped.
-pub async fn run(dir: &Path) -> Result<(), ServerError> {
+pub async fn run(dir: &Path, transport: ApiTransport) -> Result<(), ServerError> {
     let config = ServerConfig::load(dir)?;
     if config.members.is_empty() {
         return Err(ServerError::Setup(
@@ -178,19 +189,32 @@ pub async fn run(dir: &Path) -> Result<(), ServerError> {
             });
         }
     });
+    let router = crate::api::router(hub, access);
+    let tcp = tokio::net::TcpListener::bind(api_addr).await?;
+    if transport == ApiTransport::PlainBehindProxy {
+        if !api_addr.ip().is_loopback() {
+            return Err(ServerError::Setup(
+                "plain HTTP is for a proxy on this host: bind the API to loopback".into(),
+            ));
+        }
+        eprintln!(
+            "server: WARNING: the API is plain HTTP on {api_addr}; only a TLS-terminating \
+             proxy on this host may reach it. Nodes on {}",
+            config.node_addr
+        );
+        axum::serve(tcp, router).await?;
+        return Ok(());
+    }
     // The API over TLS with the same certificate nodes pin: users pin its
     // fingerprint too (cluster.json, CUSTOS_API_FINGERPRINT).
     let api_tls = TlsAcceptor::from(Arc::new(custos_net::api_server_config(&tls)?));
-    let api = crate::api::listener::TlsListener::spawn(
-        tokio::net::TcpListener::bind(api_addr).await?,
-        api_tls,
-    )?;
+    let api = crate::api::listener::TlsListener::spawn(tcp, api_tls)?;
     eprintln!(
         "server: API on https://{api_addr} (certificate {}), nodes on {}",
         tls.fingerprint(),
         config.node_addr
     );
-    axum::serve(api, crate::api::router(hub, access)).await?;
+    axum::serve(api, router).await?;
     Ok(())
 }
 

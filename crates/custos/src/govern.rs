@@ -18,12 +18,6 @@ use crate::client::Client;
 use crate::json::Field;
 use crate::userkey::UserKey;
 
-fn hash32(v: &Value, what: &str) -> Result<[u8; 32]> {
-    hex::decode(v.as_str().context(what.to_owned())?)?
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("{what} is not 32 bytes"))
-}
-
 /// Prepares the intent at the server, checks it is exactly what `request`
 /// asks for, signs its hash and submits it.
 pub fn transfer(c: &Client, key: &UserKey, wallet: &str, request: Value) -> Result<Value> {
@@ -188,17 +182,22 @@ pub fn approve(c: &Client, key: &UserKey, id: &str) -> Result<Value> {
             "request {id} names key {named} for wallet {wallet}, whose attested key is {attested};              not approving it"
         );
     }
-    // What is approved, from the request itself (not the server's summary).
+    // What is approved, from the request itself (not the server's summary);
+    // the approval names the initiator shown, so it holds only with theirs.
+    let initiator = r
+        .at("record")
+        .at("initiator")
+        .as_str()
+        .context("request initiator")?;
     eprintln!(
-        "approving {id}, initiated by {}: {}",
-        r.at("record").at("initiator").as_str().unwrap_or("?"),
+        "approving {id}, initiated by {initiator}: {}",
         custos_protocol::authz::describe(&request)
     );
-    let head = hash32(
-        c.get_as(key, "/v1/governance")?.at("head"),
-        "governance head",
-    )?;
-    let body = json!({ "signature": hex::encode(key.sign(&approval_message(&hash, &head))) });
+    // The head from the chain checked against the pinned genesis.
+    let head = crate::trust::governance(c, Some(key))?.gov.head();
+    let body = json!({
+        "signature": hex::encode(key.sign(&approval_message(&hash, &head, initiator))),
+    });
     c.signed(key, "POST", &format!("/v1/requests/{id}/approve"), &body)
 }
 
@@ -352,16 +351,39 @@ impl Changes {
     }
 }
 
+/// Shows what signing `changes` does to `state` and, at a terminal, asks
+/// (unless `yes`); scripts get the printout and no question.
+fn confirm(state: &custos_governance::State, changes: &[Change], yes: bool) -> Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    for line in crate::diff::describe(state, changes) {
+        eprintln!("  {line}");
+    }
+    if yes || !std::io::stdin().is_terminal() {
+        return Ok(());
+    }
+    eprint!("sign this change? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        bail!("not signed");
+    }
+    Ok(())
+}
+
 /// Proposes `changes` on top of the current head, signed by `key`.
-pub fn propose(c: &Client, key: &UserKey, changes: &Changes) -> Result<Value> {
-    let g = c.get_as(key, "/v1/governance")?;
+pub fn propose(c: &Client, key: &UserKey, changes: &Changes, yes: bool) -> Result<Value> {
+    // The state the change applies to, as the pinned genesis' chain says.
+    let chain = crate::trust::governance(c, Some(key))?;
     let proposal = Proposal {
-        height: g.at("height").as_u64().context("height")? + 1,
-        prev: hash32(g.at("head"), "head")?,
+        height: chain.gov.height() + 1,
+        prev: chain.gov.head(),
         proposer: key.user.clone(),
         time: unix_now(),
         changes: changes.build()?,
     };
+    eprintln!("proposing at height {}:", proposal.height);
+    confirm(chain.gov.state(), &proposal.changes, yes)?;
     let body = json!({
         "proposal": hex::encode(postcard::to_stdvec(&proposal)?),
         "signature": hex::encode(key.sign(&proposal.hash()?)),
@@ -370,7 +392,7 @@ pub fn propose(c: &Client, key: &UserKey, changes: &Changes) -> Result<Value> {
 }
 
 /// Adds `key`'s signature to pending proposal `id` after showing it.
-pub fn approve_proposal(c: &Client, key: &UserKey, id: &str) -> Result<Value> {
+pub fn approve_proposal(c: &Client, key: &UserKey, id: &str, yes: bool) -> Result<Value> {
     let list = c.get_as(key, "/v1/governance/proposals")?;
     let p = list
         .as_array()
@@ -383,12 +405,15 @@ pub fn approve_proposal(c: &Client, key: &UserKey, id: &str) -> Result<Value> {
     if hex::encode(signed.proposal.hash()?) != id {
         bail!("the server's proposal does not hash to {id}");
     }
+    let chain = crate::trust::governance(c, Some(key))?;
+    if signed.proposal.prev != chain.gov.head() {
+        bail!("proposal {id} does not extend the current governance head");
+    }
     eprintln!(
-        "approving proposal {id} by {} at height {}: {}",
-        signed.proposal.proposer,
-        signed.proposal.height,
-        serde_json::to_string(&signed.proposal.changes)?
+        "approving proposal {id} by {} at height {}:",
+        signed.proposal.proposer, signed.proposal.height,
     );
+    confirm(chain.gov.state(), &signed.proposal.changes, yes)?;
     let body = json!({ "signature": hex::encode(key.sign(&signed.proposal.hash()?)) });
     c.signed(
         key,

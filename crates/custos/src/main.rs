@@ -4,6 +4,7 @@
 mod auditing;
 mod client;
 mod cmd;
+mod diff;
 mod files;
 mod govern;
 mod json;

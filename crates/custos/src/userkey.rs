@@ -83,8 +83,10 @@ impl UserKey {
         self.key.sign(message).to_bytes().to_vec()
     }
 
-    /// Writes the key encrypted under `passphrase` (refuses to overwrite).
+    /// Writes the key encrypted under `passphrase` (refuses to overwrite,
+    /// and a passphrase too weak to hold against offline guessing).
     pub fn save(&self, path: &Path, passphrase: &[u8]) -> Result<()> {
+        strong_enough(passphrase)?;
         let mut salt = [0u8; 16];
         let mut nonce = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut salt);
@@ -192,6 +194,23 @@ pub const DEMO_ADMIN_TOTP: &str = "demo-admin.totp";
 /// Its passphrase, next to it (local demo convenience only).
 pub const DEMO_ADMIN_PASSPHRASE: &str = "demo-admin.passphrase";
 
+/// Fewest characters a user-key passphrase has.
+pub const MIN_PASSPHRASE: usize = 12;
+
+/// A file thief guesses offline (Argon2id slows, never stops, that):
+/// at least [`MIN_PASSPHRASE`] characters, and not a repeat of a few.
+fn strong_enough(passphrase: &[u8]) -> Result<()> {
+    let text = String::from_utf8_lossy(passphrase);
+    let distinct: std::collections::BTreeSet<char> = text.chars().collect();
+    if text.chars().count() < MIN_PASSPHRASE || distinct.len() < 6 {
+        anyhow::bail!(
+            "the passphrase is too weak: use at least {MIN_PASSPHRASE} characters, not a repeat \
+             of a few (a passphrase of several random words is best)"
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,8 +222,12 @@ mod tests {
         let path = dir.join("k.json");
         let _ = std::fs::remove_file(&path);
         let k = UserKey::generate("alice");
-        k.save(&path, b"pw").unwrap();
-        let back = UserKey::load(&path, b"pw").unwrap();
+        for weak in [&b"pw"[..], b"aaaaaaaaaaaaaaaa", b"abcabcabcabc"] {
+            assert!(k.save(&path, weak).is_err());
+        }
+        let pw = b"correct horse battery";
+        k.save(&path, pw).unwrap();
+        let back = UserKey::load(&path, pw).unwrap();
         assert_eq!(back.public(), k.public());
         assert_eq!(back.user, "alice");
         assert!(UserKey::load(&path, b"other").is_err());
@@ -213,7 +236,7 @@ mod tests {
             .unwrap()
             .replace("alice", "mallory");
         std::fs::write(&path, text).unwrap();
-        assert!(UserKey::load(&path, b"pw").is_err());
+        assert!(UserKey::load(&path, pw).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

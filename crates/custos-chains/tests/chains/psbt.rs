@@ -97,6 +97,37 @@ fn psbt_from_another_tool_is_signed_by_two_wallets_and_finalizes() {
 }
 
 #[test]
+fn a_psbt_with_more_inputs_than_the_cap_is_refused_at_parse() {
+    let tx = |inputs: usize| Transaction {
+        version: Version::TWO,
+        lock_time: LockTime::ZERO,
+        input: (0..inputs)
+            .map(|i| TxIn {
+                previous_output: OutPoint {
+                    txid: Txid::from_str(&format!("{:064x}", i + 1)).unwrap(),
+                    vout: 0,
+                },
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::MAX,
+                witness: Witness::new(),
+            })
+            .collect(),
+        output: vec![TxOut {
+            value: Amount::from_sat(1000),
+            script_pubkey: ScriptBuf::new(),
+        }],
+    };
+    let cap = custos_chains::psbt::MAX_PSBT_IO;
+    let ok = Psbt::from_unsigned_tx(tx(cap)).unwrap().serialize();
+    assert!(parse(&ok).is_ok());
+    let big = Psbt::from_unsigned_tx(tx(cap + 1)).unwrap().serialize();
+    match parse(&big) {
+        Err(ChainError::Psbt(e)) => assert!(e.contains("at most 500"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn psbt_refusals() {
     let ecdsa = Wallet::new(Scheme::EcdsaSecp256k1);
     let other = Wallet::new(Scheme::EcdsaSecp256k1);

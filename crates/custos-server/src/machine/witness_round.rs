@@ -200,6 +200,39 @@ mod tests {
     }
 
     #[test]
+    fn a_pair_of_a_two_of_five_committee_forms_no_checkpoint() {
+        // The quorum the hub uses: a majority (3 of 5), not t (2). Two
+        // disjoint pairs asked to co-sign two diverging logs: neither holds,
+        // neither is recorded.
+        let member = |i: u8| custos_governance::Member {
+            name: format!("node-{i}"),
+            channel_key: [i; 32],
+            witness_key: [i + 10; 32],
+            tls_fingerprint: [i + 20; 32],
+        };
+        let committee = custos_governance::Committee {
+            id: "c".into(),
+            threshold: 2,
+            members: (0..5).map(member).collect(),
+        };
+        assert_eq!(committee.checkpoint_quorum(), 3);
+        for pair in [[0, 1], [2, 3]] {
+            let mut r = Round::new(committee.checkpoint_quorum(), &pair);
+            for p in pair {
+                r.asked(p);
+                r.answer(p, Answer::CoSigned { valid: true });
+            }
+            assert!(!r.holds());
+            let v = r.finish();
+            assert!(!v.record, "{pair:?} recorded a checkpoint");
+            assert!(matches!(
+                v.result,
+                Err(Shortfall::BelowThreshold { cosigned: 2, .. })
+            ));
+        }
+    }
+
+    #[test]
     fn a_required_node_that_refuses_fails_the_round_but_a_threshold_is_recorded() {
         let mut r = Round::new(2, &[2]);
         for p in 0..3 {

@@ -161,7 +161,11 @@ pub async fn approve(
         .try_into()
         .map_err(|_| FlowError::Invalid("hash".into()))?;
     gov.state()
-        .verify_user(user, &approval_message(&hash, &gov.head()), signature)
+        .verify_user(
+            user,
+            &approval_message(&hash, &gov.head(), &view.record.initiator),
+            signature,
+        )
         .map_err(|e| forbidden(e.to_string()))?;
     let bytes = unhex(&view.request, "request")?;
     let checked = checked::check(hub, &bytes).await?;

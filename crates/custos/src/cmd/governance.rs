@@ -67,6 +67,9 @@ pub enum GovernanceCommand {
         /// Your key file.
         #[arg(long)]
         key: Option<PathBuf>,
+        /// Sign without asking (the change is still printed first).
+        #[arg(long)]
+        yes: bool,
     },
     /// Add your signature to a pending proposal.
     Approve {
@@ -75,6 +78,9 @@ pub enum GovernanceCommand {
         /// Your key file.
         #[arg(long)]
         key: Option<PathBuf>,
+        /// Sign without asking (the change is still printed first).
+        #[arg(long)]
+        yes: bool,
     },
     /// Pending and past proposals.
     Proposals,
@@ -91,6 +97,9 @@ pub enum PolicyCommand {
         /// Your key file.
         #[arg(long)]
         key: Option<PathBuf>,
+        /// Sign without asking (the change is still printed first).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -120,7 +129,7 @@ pub fn run(cmd: GovernanceCommand, data_dir: &Path) -> Result<()> {
                     Ok((id.to_owned(), key))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let g = custos_server::daemon::write_genesis(&server_dir, admins, quorum)?;
+            let g = custos_server::daemon::write_genesis(&server_dir, admins, quorum, false)?;
             println!("{}", hex::encode(g.hash()?));
             // What the hash commits to: each node operator compares their
             // node's line (`custos node witness-key`, the enrolment file)
@@ -161,7 +170,7 @@ pub fn run(cmd: GovernanceCommand, data_dir: &Path) -> Result<()> {
             }
             Ok(())
         }
-        GovernanceCommand::Propose { changes, key } => {
+        GovernanceCommand::Propose { changes, key, yes } => {
             let c = Client::locate(data_dir)?;
             let key = userkey::locate(key, data_dir)?;
             let changes = govern::Changes {
@@ -175,13 +184,13 @@ pub fn run(cmd: GovernanceCommand, data_dir: &Path) -> Result<()> {
                 address_book: changes.address_book,
                 allow_blind_wallet: changes.allow_blind_wallet,
             };
-            print_proposal(&govern::propose(&c, &key, &changes)?);
+            print_proposal(&govern::propose(&c, &key, &changes, yes)?);
             Ok(())
         }
-        GovernanceCommand::Approve { id, key } => {
+        GovernanceCommand::Approve { id, key, yes } => {
             let c = Client::locate(data_dir)?;
             let key = userkey::locate(key, data_dir)?;
-            print_proposal(&govern::approve_proposal(&c, &key, &id)?);
+            print_proposal(&govern::approve_proposal(&c, &key, &id, yes)?);
             Ok(())
         }
         GovernanceCommand::Proposals => {
@@ -201,14 +210,14 @@ pub fn policy(cmd: PolicyCommand, data_dir: &Path) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(g.at("policy"))?);
             Ok(())
         }
-        PolicyCommand::Propose { file, key } => {
+        PolicyCommand::Propose { file, key, yes } => {
             let c = Client::locate(data_dir)?;
             let key = userkey::locate(key, data_dir)?;
             let changes = govern::Changes {
                 policy: Some(file),
                 ..Default::default()
             };
-            println!("{}", govern::propose(&c, &key, &changes)?);
+            println!("{}", govern::propose(&c, &key, &changes, yes)?);
             Ok(())
         }
     }

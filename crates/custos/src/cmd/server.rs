@@ -44,6 +44,11 @@ pub enum ServerCommand {
         /// Server directory.
         #[arg(long)]
         dir: PathBuf,
+        /// Serve the REST API as plain HTTP on loopback, for a
+        /// TLS-terminating proxy on the same host (clients then pin the
+        /// proxy's certificate). Without it the API speaks only TLS.
+        #[arg(long)]
+        plain_http_behind_proxy: bool,
     },
 }
 
@@ -60,9 +65,19 @@ pub fn run(cmd: ServerCommand) -> Result<()> {
             threshold,
             enrolments,
         } => enrol(&dir, threshold, &enrolments),
-        ServerCommand::Run { dir } => runtime()?
-            .block_on(custos_server::daemon::run(&dir))
-            .map_err(Into::into),
+        ServerCommand::Run {
+            dir,
+            plain_http_behind_proxy,
+        } => {
+            let api = if plain_http_behind_proxy {
+                custos_server::daemon::ApiTransport::PlainBehindProxy
+            } else {
+                custos_server::daemon::ApiTransport::Tls
+            };
+            runtime()?
+                .block_on(custos_server::daemon::run(&dir, api))
+                .map_err(Into::into)
+        }
     }
 }
 

@@ -103,6 +103,8 @@ pub(crate) async fn init(data: &Path, n: u16, t: u16) -> Result<()> {
         &server_dir,
         vec![("admin".into(), admin.public())],
         1,
+        // The one-machine demo: one admin, quorum 1 (refused anywhere else).
+        true,
     )?;
     let genesis_hash = hex::encode(genesis.hash()?);
     // One machine, one operator: the committee is pinned directly, with the

@@ -99,35 +99,37 @@ fn manual_enrolment_by_separate_operators() {
         .to_owned();
     let committee = path("server/committee.json");
 
-    // The first admin makes her key; the genesis names her and the server's
-    // audit key; node operators confirm its hash when they pin.
+    // The first admins make their keys; the genesis names them and the
+    // server's audit key; node operators confirm its hash when they pin.
     let key_env = [("CUSTOS_KEY_PASSPHRASE", USER_KEY_PASSPHRASE)];
-    let (ok, alice_pk, err) = custos_env(
-        &[
-            "user",
-            "keygen",
-            "--id",
-            "alice",
-            "--out",
-            &path("alice.key"),
-        ],
-        &key_env,
-    );
-    assert!(ok, "{err}");
-    let admin = format!("alice:{}", alice_pk.trim());
-    let (ok, genesis, err) = custos_env(
-        &[
-            "governance",
-            "init",
-            "--server-dir",
-            &path("server"),
-            "--admin",
-            &admin,
-            "--quorum",
-            "1",
-        ],
-        &[],
-    );
+    let mut admins = Vec::new();
+    for who in ["alice", "bob"] {
+        let out = path(&format!("{who}.key"));
+        let (ok, pk, err) = custos_env(&["user", "keygen", "--id", who, "--out", &out], &key_env);
+        assert!(ok, "{err}");
+        admins.push(format!("{who}:{}", pk.trim()));
+    }
+    let init = |quorum: &str| {
+        custos_env(
+            &[
+                "governance",
+                "init",
+                "--server-dir",
+                &path("server"),
+                "--admin",
+                &admins[0],
+                "--admin",
+                &admins[1],
+                "--quorum",
+                quorum,
+            ],
+            &[],
+        )
+    };
+    // One admin alone may not change everything outside the demo.
+    let (ok, _, err) = init("1");
+    assert!(!ok && err.contains("admin quorum of 1"), "{err}");
+    let (ok, genesis, err) = init("2");
     assert!(ok, "{err}");
     // The genesis lists what it commits to, for each operator to compare.
     assert!(
@@ -273,6 +275,23 @@ fn manual_enrolment_by_separate_operators() {
             &path("policy.json"),
             "--key",
             &path("alice.key"),
+        ],
+        &env,
+    );
+    assert!(ok && out.contains("pending"), "{out}{err}");
+    let proposal = out
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_owned();
+    let (ok, out, err) = custos_env(
+        &[
+            "governance",
+            "approve",
+            &proposal,
+            "--key",
+            &path("bob.key"),
         ],
         &env,
     );

@@ -132,7 +132,7 @@ fn governance(client: &Client, data: &Path) -> Result<(Arc<UserKey>, UserKey)> {
         policy: Some(policy),
         ..Default::default()
     };
-    let r = crate::govern::propose(client, &admin, &changes)?;
+    let r = crate::govern::propose(client, &admin, &changes, true)?;
     anyhow::ensure!(r.at("state") == "applied", "governance: {r}");
     Ok((Arc::new(ivy), ann))
 }

@@ -102,6 +102,7 @@ pub fn run() -> Result<()> {
         admin_quorum: 1,
         audit_key: SigningKey::from_bytes(&[9; 32]).verifying_key().to_bytes(),
         committees: vec![],
+        demo: true,
     };
     let mut gov = Governance::genesis(&genesis)?;
     let mut changes: Vec<Change> = [
@@ -155,7 +156,7 @@ pub fn run() -> Result<()> {
             .map(|(u, k)| {
                 (
                     (*u).to_owned(),
-                    k.sign(&approval_message(&hash, &gov.head()))
+                    k.sign(&approval_message(&hash, &gov.head(), "ivy"))
                         .to_bytes()
                         .to_vec(),
                 )
