@@ -18,6 +18,8 @@ fuzz_target!(|data: &[u8]| {
         ],
         admin_quorum: 1,
         audit_key: [0x58; 32],
+        committees: vec![],
+        demo: true,
     };
     let Ok(mut gov) = Governance::genesis(&genesis) else {
         return;

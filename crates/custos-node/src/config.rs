@@ -31,6 +31,10 @@ pub struct NodeConfig {
     /// no governance chain with another root and signs nothing without one.
     #[serde(default)]
     pub genesis: Option<String>,
+    /// Written by `custos up`: the node of a one-machine demo, which alone
+    /// accepts a demo genesis (admin quorum 1).
+    #[serde(default)]
+    pub demo: bool,
 }
 
 impl NodeConfig {
@@ -64,6 +68,7 @@ impl NodeConfig {
             members: Vec::new(),
             message_timeout_ms: 30_000,
             genesis: None,
+            demo: false,
         }
     }
 

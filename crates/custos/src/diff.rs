@@ -23,12 +23,12 @@ pub fn describe(state: &State, changes: &[Change]) -> Vec<String> {
                 names(state.role_names(id))
             )),
             Change::Grant { id, role } => out.push(format!(
-                "+ role {} for {id} (now {})",
+                "+ role {} for {id} (had {})",
                 role.name(),
                 names(state.role_names(id))
             )),
             Change::Revoke { id, role } => out.push(format!(
-                "- role {} from {id} (now {})",
+                "- role {} from {id} (had {})",
                 role.name(),
                 names(state.role_names(id))
             )),
@@ -110,10 +110,17 @@ fn named_list(v: &Value, key: &str) -> (Vec<String>, BTreeMap<String, Value>) {
         .flatten()
         .enumerate()
     {
-        let name = item
+        let base = item
             .get("name")
             .and_then(Value::as_str)
             .map_or_else(|| format!("#{i}"), str::to_owned);
+        // Two rules of one name are two rules: neither hides the other.
+        let mut name = base.clone();
+        let mut k = 1;
+        while m.contains_key(&name) {
+            k += 1;
+            name = format!("{base} ({k})");
+        }
         order.push(name.clone());
         m.insert(name, item.clone());
     }
@@ -191,6 +198,16 @@ mod tests {
         assert!(lines[1].starts_with("~ policy rule a: "), "{lines:?}");
         assert!(lines[2].starts_with("+ policy rule c: "), "{lines:?}");
         assert_eq!(lines[3], "~ policy rule order: a,b -> b,a");
-        assert_eq!(lines[4], "+ role initiator for ivy (now none)");
+        // A second rule of an existing name shows as what it is.
+        let twice = describe(
+            &state,
+            &[Change::SetPolicy(
+                br#"{"rules":[{"name":"a","action":{"type":"deny"}},{"name":"a","action":{"type":"allow"}},{"name":"b"}]}"#
+                    .to_vec(),
+            )],
+        );
+        assert!(twice[0].starts_with("~ policy rule a: "), "{twice:?}");
+        assert!(twice[1].starts_with("+ policy rule a (2): "), "{twice:?}");
+        assert_eq!(lines[4], "+ role initiator for ivy (had none)");
     }
 }

@@ -41,11 +41,17 @@ pub fn pinned_genesis(data_dir: &Path) -> Result<Hash> {
 }
 
 /// The governance chain as the server serves it, replayed from the pinned
-/// genesis (every proposal's admin quorum checked).
+/// genesis (every proposal's admin quorum checked), never behind what this
+/// CLI saw before.
 pub struct Chain {
     /// The state at the head.
     pub gov: Governance,
+    /// The server's view it came from (genesis and proposals, hex).
+    pub view: Value,
 }
+
+/// Where the CLI remembers the newest governance head it saw.
+const SEEN_FILE: &str = "governance-seen.json";
 
 /// Reads as the client's reader, or signed with `key` (commands run as a
 /// user read as them).
@@ -72,6 +78,7 @@ pub fn governance(c: &Client, key: Option<&UserKey>) -> Result<Chain> {
         );
     }
     let mut gov = Governance::genesis(&genesis)?;
+    let mut heads = vec![gov.head()];
     for (i, p) in view
         .at("chain")
         .as_array()
@@ -84,8 +91,54 @@ pub fn governance(c: &Client, key: Option<&UserKey>) -> Result<Chain> {
                 .with_context(|| format!("governance proposal at height {}", i + 1))?;
         gov.apply(&p)
             .with_context(|| format!("governance proposal at height {}", i + 1))?;
+        heads.push(gov.head());
     }
-    Ok(Chain { gov })
+    not_rolled_back(c.data_dir(), &pinned, &heads)?;
+    Ok(Chain { gov, view })
+}
+
+/// Refuses a chain shorter than, or forked from, the newest one this CLI
+/// saw for the pinned genesis (a server hiding a change, say a revoked
+/// role, by serving an older prefix), then remembers this one's head.
+fn not_rolled_back(data_dir: &Path, genesis: &Hash, heads: &[Hash]) -> Result<()> {
+    let path = data_dir.join(SEEN_FILE);
+    let seen: Option<Value> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .filter(|v: &Value| v.at("genesis").as_str() == Some(hex::encode(genesis).as_str()));
+    let height = heads.len().saturating_sub(1);
+    if let Some(seen) = &seen {
+        let seen_height = usize::try_from(seen.at("height").as_u64().unwrap_or(0))?;
+        let seen_head = seen.at("head").as_str().unwrap_or_default();
+        match heads.get(seen_height) {
+            None => bail!(
+                "the server serves governance height {height}, but this CLI saw height \
+                 {seen_height}: a rolled-back chain"
+            ),
+            Some(h) if hex::encode(h) != seen_head => bail!(
+                "the server's governance chain forks from the one this CLI saw at height \
+                 {seen_height}"
+            ),
+            Some(_) => {}
+        }
+        if seen_height == height {
+            return Ok(());
+        }
+    }
+    let Some(head) = heads.last() else {
+        return Ok(());
+    };
+    let now =
+        json!({ "genesis": hex::encode(genesis), "height": height, "head": hex::encode(head) });
+    let tmp = path.with_extension("tmp");
+    let saved = std::fs::write(&tmp, now.to_string()).and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = saved {
+        eprintln!(
+            "warning: cannot remember the governance head in {}: {e}",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// A wallet the committee attested.
@@ -240,4 +293,30 @@ pub fn member_names(gov: &Governance, committee: &str) -> Vec<String> {
     gov.committee(committee)
         .map(|c| c.members.iter().map(|m| m.name.clone()).collect())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_shorter_than_or_forked_from_the_one_seen_is_refused() {
+        let dir = std::env::temp_dir().join(format!("custos-seen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = std::fs::remove_file(dir.join(SEEN_FILE));
+        let genesis = [1; 32];
+        let heads: Vec<Hash> = (0..4u8).map(|i| [i; 32]).collect();
+        not_rolled_back(&dir, &genesis, &heads[..3]).unwrap();
+        let err = not_rolled_back(&dir, &genesis, &heads[..2]).unwrap_err();
+        assert!(err.to_string().contains("a rolled-back chain"), "{err}");
+        let mut forked = heads.clone();
+        forked[2] = [9; 32];
+        let err = not_rolled_back(&dir, &genesis, &forked).unwrap_err();
+        assert!(err.to_string().contains("forks"), "{err}");
+        not_rolled_back(&dir, &genesis, &heads).unwrap();
+        assert!(not_rolled_back(&dir, &genesis, &heads[..3]).is_err());
+        // Another genesis is another chain.
+        not_rolled_back(&dir, &[2; 32], &heads[..1]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -106,6 +106,11 @@ pub(super) async fn sync(node: &Node, sync: &GovernanceSync) -> Result<(), SyncR
     }
     let mut held = node.gov.lock().await;
     if held.gov.is_none() {
+        if sync.genesis.demo && !node.config.demo {
+            return Err(SyncRefusal::NotUs(
+                "a demo genesis (admin quorum 1), but this node is not a custos up demo node",
+            ));
+        }
         records_us(
             &sync.genesis.committees,
             &node.config,
@@ -144,28 +149,35 @@ pub(super) async fn sync(node: &Node, sync: &GovernanceSync) -> Result<(), SyncR
     Ok(())
 }
 
-/// Checks the genesis committees against this node itself: the pinned
-/// committee (threshold and channel keys, in order) is among them, and
-/// every committee naming this node's channel key records its own witness
-/// key and TLS certificate. Each member checks its own entry, so a genesis
-/// with a witness key the server made up is refused by the node it names
-/// (and DKG, which needs every member, cannot run).
+/// Checks the genesis committees against this node itself: exactly one,
+/// the pinned committee (threshold and channel keys, in order) — a second
+/// committee of made-up keys could attest wallets no node holds — and it
+/// records this node's own witness key and TLS certificate. Each member
+/// checks its own entry, so a genesis with a witness key the server made up
+/// is refused by the node it names (and DKG, which needs every member,
+/// cannot run).
 fn records_us(
     committees: &[Committee],
     config: &NodeConfig,
     witness_key: [u8; 32],
     tls: [u8; 32],
 ) -> Result<(), SyncRefusal> {
-    let pinned = committees.iter().any(|c| {
+    let pinned = |c: &Committee| {
         c.threshold == config.threshold
             && c.members.len() == config.members.len()
             && c.members
                 .iter()
                 .zip(&config.members)
                 .all(|(m, k)| m.channel_key == k.0)
-    });
-    if !pinned {
-        return Err(SyncRefusal::NotUs("no committee is the pinned one"));
+    };
+    match committees {
+        [only] if pinned(only) => {}
+        [_] | [] => return Err(SyncRefusal::NotUs("its committee is not the pinned one")),
+        _ => {
+            return Err(SyncRefusal::NotUs(
+                "it records more than the pinned committee",
+            ))
+        }
     }
     for c in committees {
         for m in c
@@ -238,8 +250,18 @@ mod tests {
         let mut other = committee.clone();
         other.threshold = 1;
         assert!(matches!(ok(&other), Err(SyncRefusal::NotUs(_))));
-        other = committee;
+        other = committee.clone();
         other.members.swap(0, 1);
         assert!(matches!(ok(&other), Err(SyncRefusal::NotUs(_))));
+        // A second committee (of keys no node holds) is refused too.
+        let mut shadow = committee.clone();
+        shadow.id = "shadow".into();
+        shadow.members[0].witness_key = [77; 32];
+        assert!(matches!(
+            records_us(&[committee, shadow], &config, [11; 32], [21; 32]),
+            Err(SyncRefusal::NotUs(
+                "it records more than the pinned committee"
+            ))
+        ));
     }
 }

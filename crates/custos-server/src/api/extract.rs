@@ -144,7 +144,14 @@ async fn remember(api: &Api, nonce: &str) -> Result<(), Failure> {
         }
     }
     let window = custos_governance::auth::MAX_SKEW_SECS;
-    if t - api.access.pruned.swap(t, Ordering::Relaxed) > 60 {
+    let last = api.access.pruned.load(Ordering::Relaxed);
+    let due = t - last > 60
+        && api
+            .access
+            .pruned
+            .compare_exchange(last, t, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok();
+    if due {
         if let Err(e) = store.doc_prune(NONCE_KIND, t - 2 * window).await {
             eprintln!("server: cannot prune remembered API nonces: {e}");
         }

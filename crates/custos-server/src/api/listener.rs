@@ -37,7 +37,12 @@ impl TlsListener {
                 };
                 let (stream, peer) = match tcp.accept().await {
                     Ok(c) => c,
-                    Err(_) => continue,
+                    Err(e) => {
+                        // Out of descriptors, say: back off, never spin.
+                        eprintln!("server: API accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
                 };
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {

@@ -91,6 +91,15 @@ impl Witnessing {
                 ))
             })?;
         let quorum = committee.checkpoint_quorum();
+        // Test builds: a server that has only the signers co-sign and takes
+        // `t` for enough (each signer must refuse the checkpoint).
+        #[cfg(feature = "fault-injection")]
+        let (parties, quorum) = if crate::faults::fault_is("pair-witness") {
+            eprintln!("server: TEST BUILD: fault pair-witness: only the signers co-sign");
+            (required, usize::from(config.threshold))
+        } else {
+            (parties, quorum)
+        };
         let (checkpoint, server) = cx.authority.checkpoint().await;
         let mut round = Round::new(quorum, required);
         let mut pending = tokio::task::JoinSet::new();

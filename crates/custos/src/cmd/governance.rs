@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Subcommand;
 
-use super::joined;
 use crate::client::Client;
 use crate::json::Field;
 use crate::{govern, userkey};
@@ -135,6 +134,17 @@ pub fn run(cmd: GovernanceCommand, data_dir: &Path) -> Result<()> {
             // node's line (`custos node witness-key`, the enrolment file)
             // before pinning it; a node refuses a genesis that records it
             // otherwise.
+            eprintln!(
+                "admins {} (quorum {}{}), audit key {}",
+                g.admins
+                    .iter()
+                    .map(|(id, k)| format!("{id}:{}", hex::encode(k)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                g.admin_quorum,
+                if g.demo { ", DEMO" } else { "" },
+                hex::encode(g.audit_key)
+            );
             for c in &g.committees {
                 eprintln!(
                     "committee {} ({}-of-{}):",
@@ -155,18 +165,24 @@ pub fn run(cmd: GovernanceCommand, data_dir: &Path) -> Result<()> {
             Ok(())
         }
         GovernanceCommand::Show => {
+            // The chain replayed here from the pinned genesis, not the
+            // server's summary of it.
             let c = Client::locate(data_dir)?;
-            let g = c.get("/v1/governance")?;
+            let chain = crate::trust::governance(&c, None)?;
+            let (gov, s) = (&chain.gov, chain.gov.state());
             println!(
                 "genesis {}\naudit key {}\nhead {} (height {})\nadmin quorum {}",
-                g.at("genesis_hash").as_str().unwrap_or("?"),
-                g.at("audit_key").as_str().unwrap_or("?"),
-                g.at("head").as_str().unwrap_or("?"),
-                g.at("height"),
-                g.at("admin_quorum")
+                hex::encode(crate::trust::pinned_genesis(data_dir)?),
+                hex::encode(gov.genesis_audit_key()),
+                hex::encode(gov.head()),
+                gov.height(),
+                s.admin_quorum
             );
-            for (id, roles) in g.at("users").as_object().into_iter().flatten() {
-                println!("  {id}: {}", joined(roles));
+            for id in s.users.keys() {
+                println!("  {id}: {}", s.role_names(id).join(", "));
+            }
+            for (id, c) in &s.committees {
+                println!("committee {id}: {}-of-{}", c.threshold, c.members.len());
             }
             Ok(())
         }
@@ -206,8 +222,12 @@ pub fn policy(cmd: PolicyCommand, data_dir: &Path) -> Result<()> {
     match cmd {
         PolicyCommand::Show => {
             let c = Client::locate(data_dir)?;
-            let g = c.get("/v1/governance")?;
-            println!("{}", serde_json::to_string_pretty(g.at("policy"))?);
+            let chain = crate::trust::governance(&c, None)?;
+            let policy: serde_json::Value = match &chain.gov.state().policy {
+                Some(doc) => serde_json::from_slice(doc)?,
+                None => serde_json::Value::Null,
+            };
+            println!("{}", serde_json::to_string_pretty(&policy)?);
             Ok(())
         }
         PolicyCommand::Propose { file, key, yes } => {

@@ -118,6 +118,8 @@ pub(crate) async fn init(data: &Path, n: u16, t: u16) -> Result<()> {
         );
         config.pin(&committee, &committee.fingerprint())?;
         config.pin_genesis(&genesis_hash)?;
+        // A demo node: it alone accepts the demo genesis (admin quorum 1).
+        config.demo = true;
         config.save(&dir)?;
     }
     let cluster = json!({

@@ -8,6 +8,8 @@ pub(crate) const EXE: &str = env!("CARGO_BIN_EXE_custos");
 
 pub(crate) struct Cluster {
     pub(crate) data: PathBuf,
+    /// Committee size.
+    pub(crate) n: u16,
     pub(crate) server: Option<Child>,
     pub(crate) nodes: BTreeMap<u16, Child>,
     pub(crate) responses: Vec<String>,
@@ -51,9 +53,26 @@ pub(crate) fn log(data: &Path, name: &str) -> std::fs::File {
 
 impl Cluster {
     pub(crate) fn new() -> Self {
-        let data = std::env::temp_dir().join(format!("custos-cluster-{}", std::process::id()));
+        Self::with(3, 2, "cluster")
+    }
+
+    /// A `t`-of-`n` cluster (`n` ≤ 5: one fixture line of primes per node)
+    /// in a data directory named by `tag`.
+    pub(crate) fn with(n: u16, t: u16, tag: &str) -> Self {
+        let data = std::env::temp_dir().join(format!("custos-{tag}-{}", std::process::id()));
         std::fs::remove_dir_all(&data).ok();
-        let (ok, _, err) = custos(&data, &["up", "--init-only"]);
+        let (n_arg, t_arg) = (n.to_string(), t.to_string());
+        let (ok, _, err) = custos(
+            &data,
+            &[
+                "up",
+                "--init-only",
+                "--nodes",
+                &n_arg,
+                "--threshold",
+                &t_arg,
+            ],
+        );
         assert!(ok, "{err}");
         let cluster: Value =
             serde_json::from_str(&std::fs::read_to_string(data.join("cluster.json")).unwrap())
@@ -68,7 +87,7 @@ impl Cluster {
             "/../custos-tss/test-data/primes-5.hex"
         ))
         .unwrap();
-        for (i, line) in primes.lines().take(3).enumerate() {
+        for (i, line) in primes.lines().take(usize::from(n)).enumerate() {
             let dir = data.join(format!("node-{i}"));
             std::fs::write(dir.join("primes.hex"), line).unwrap();
             let (ok, _, err) = custos(
@@ -105,15 +124,16 @@ impl Cluster {
         std::fs::write(data.join("server/server.json"), server.to_string()).unwrap();
         let mut c = Cluster {
             data,
+            n,
             server: None,
             nodes: BTreeMap::new(),
             responses: Vec::new(),
         };
         c.start_server(None);
-        for i in 0..3 {
+        for i in 0..n {
             c.start_node(i);
         }
-        c.wait_connected(&[0, 1, 2]);
+        c.wait_connected(&(0..n).collect::<Vec<_>>());
         c
     }
 
@@ -137,7 +157,7 @@ impl Cluster {
             s.wait().unwrap();
         }
         self.start_server(fault);
-        self.wait_connected(&[0, 1, 2]);
+        self.wait_connected(&(0..self.n).collect::<Vec<_>>());
     }
 
     pub(crate) fn node_dir(&self, i: u16) -> PathBuf {

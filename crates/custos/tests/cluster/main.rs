@@ -7,7 +7,8 @@
 //! blind digests, one policy bucket per asset, outpoint values), `attacks`
 //! (the malicious server), `attested` (nothing shown comes from the server
 //! alone: attested wallets, a database cut of the log), `chains` (transfers
-//! and PSBTs), and `enrolment`
+//! and PSBTs), `majority` (a 2-of-5 committee: pairs certify nothing), and
+//! `enrolment`
 //! (the second test, by hand).
 
 // Tests may unwrap, index and panic (the workspace denies these elsewhere;
@@ -36,6 +37,7 @@ mod chains;
 mod enrolment;
 mod governance;
 mod harness;
+mod majority;
 mod meaning;
 mod signatures;
 
