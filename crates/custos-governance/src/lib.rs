@@ -471,6 +471,17 @@ impl Governance {
         Ok(gov)
     }
 
+    /// The governance as it stood at `head` along `chain` (`None`: the
+    /// chain never reaches it, or breaks before it).
+    pub fn at_head(g: &Genesis, chain: &[SignedProposal], head: &Hash) -> Option<Self> {
+        let mut gov = Self::genesis(g).ok()?;
+        let mut rest = chain.iter();
+        while gov.head != *head {
+            gov.apply(rest.next()?).ok()?;
+        }
+        Some(gov)
+    }
+
     /// The state at the head.
     pub fn state(&self) -> &State {
         &self.state

@@ -180,6 +180,24 @@ fn forks_gaps_and_stale_proposals_are_refused() {
     let mut broken = chain.clone();
     broken[1].signatures[0].1[0] ^= 1;
     assert_eq!(Governance::replay(&g, &broken).unwrap_err().0, 2);
+    // The governance at each head along the chain, and none past a break
+    // or off the chain.
+    let end = Governance::replay(&g, &chain).unwrap();
+    let first_head = Governance::replay(&g, &chain[..1]).unwrap().head();
+    assert_eq!(
+        Governance::at_head(&g, &chain, &first_head)
+            .unwrap()
+            .height(),
+        1
+    );
+    assert_eq!(
+        Governance::at_head(&g, &chain, &end.head())
+            .unwrap()
+            .height(),
+        2
+    );
+    assert!(Governance::at_head(&g, &broken, &end.head()).is_none());
+    assert!(Governance::at_head(&g, &chain, &[7; 32]).is_none());
 }
 
 #[test]

@@ -21,7 +21,8 @@ mod pinning;
 pub use framing::{read_msg, write_msg, ControlError, MAX_CONTROL};
 pub use identity::{Fingerprint, TlsIdentity};
 pub use pinning::{
-    api_client_config, api_server_config, client_config, peer_fingerprint, server_config, Enrolled,
+    api_client_config, api_server_config, api_server_config_pem, client_config, peer_fingerprint,
+    server_config, Enrolled,
 };
 
 /// Transport failures.

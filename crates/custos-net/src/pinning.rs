@@ -167,6 +167,34 @@ pub fn api_server_config(identity: &TlsIdentity) -> Result<rustls::ServerConfig,
         .with_single_cert(identity.chain(), identity.private_key())?)
 }
 
+/// The REST API's side with an operator's certificate chain and private
+/// key (PEM, e.g. from the institution's CA): TLS 1.3 only. Returns the
+/// leaf's fingerprint, which users pin as they pin the server's own.
+pub fn api_server_config_pem(
+    chain_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<(rustls::ServerConfig, Fingerprint), NetError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_slice_iter(chain_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| NetError::Identity("the API certificate file is not PEM".into()))?;
+    let leaf = chain
+        .first()
+        .map(|c| Fingerprint::of(c.as_ref()))
+        .ok_or_else(|| {
+            NetError::Identity("the API certificate file holds no certificate".into())
+        })?;
+    // (The key's bytes are not echoed in any error.)
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|_| NetError::Identity("the API key file holds no PEM private key".into()))?;
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    Ok((config, leaf))
+}
+
 /// An API client's side: accept only the server certificate with
 /// fingerprint `server_pin` (no client certificate). TLS 1.3 only.
 pub fn api_client_config(server_pin: Fingerprint) -> Result<rustls::ClientConfig, NetError> {

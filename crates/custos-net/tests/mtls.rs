@@ -139,3 +139,25 @@ fn fingerprints_parse_and_identity_debug_is_redacted() {
     let again = TlsIdentity::from_der(id.cert_der().to_vec(), id.key_der().clone());
     assert_eq!(again.fingerprint(), f);
 }
+
+#[test]
+fn an_operators_api_certificate_loads_from_pem_and_names_its_leaf() {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["api.example".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (_, fp) =
+        custos_net::api_server_config_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes())
+            .unwrap();
+    assert_eq!(fp, custos_net::Fingerprint::of(cert.der()));
+    // Not PEM, no key, or a key that is not the certificate's: refused.
+    let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    assert!(custos_net::api_server_config_pem(b"junk", key.serialize_pem().as_bytes()).is_err());
+    assert!(custos_net::api_server_config_pem(cert.pem().as_bytes(), b"junk").is_err());
+    assert!(custos_net::api_server_config_pem(
+        cert.pem().as_bytes(),
+        other.serialize_pem().as_bytes()
+    )
+    .is_err());
+}

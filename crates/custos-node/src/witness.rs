@@ -10,6 +10,7 @@ use custos_audit::checkpoint::{Checkpoint, CoSignature};
 use custos_audit::merkle::Frontier;
 use custos_audit::Hash;
 use custos_protocol::authz::{SigningRecord, WitnessRequest, SIGN_ACTION};
+use custos_protocol::sign_entry::SignEntryError;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
@@ -51,10 +52,21 @@ pub enum WitnessError {
         /// Checkpoint size.
         size: u64,
     },
-    /// A `sign` entry's detail does not decode.
-    #[error("entry {0}: signing record does not decode")]
-    Record(u64),
+    /// A `sign` entry names a governance head this node does not hold yet:
+    /// it cannot decide whether the initiator signed it, so it waits (the
+    /// server sends the chain, then the entries again).
+    #[error("entry {seq}: {source}")]
+    Behind {
+        /// The entry.
+        seq: u64,
+        /// Why.
+        source: SignEntryError,
+    },
 }
+
+/// What a witness makes of a `sign` entry's detail: the record it adds to
+/// its ledger (recomputed from the request), or why it is not a signing.
+pub type SignCheck<'a> = &'a dyn Fn(&str) -> Result<SigningRecord, SignEntryError>;
 
 /// The outcome of a successful witness: the new state, the co-signature and
 /// the signings to add to the ledger.
@@ -66,11 +78,13 @@ pub struct Witnessed {
     pub signature: CoSignature,
     /// New ledger rows.
     pub ledger: Vec<LedgerRow>,
+    /// `sign` entries that are not signings this node accepts, and why.
+    pub skipped: Vec<(u64, SignEntryError)>,
 }
 
 /// Checks `req` against `state` and co-signs it with `key` under the node's
 /// governance `head`; `now` is the node's clock, recorded on the ledger
-/// rows for velocity.
+/// rows for velocity; `check` decides each `sign` entry.
 pub fn witness(
     state: &WitnessState,
     req: &WitnessRequest,
@@ -78,6 +92,7 @@ pub fn witness(
     key: &SigningKey,
     head: Hash,
     now: i64,
+    check: SignCheck<'_>,
 ) -> Result<Witnessed, WitnessError> {
     let cp = req.checkpoint;
     if !cp.verify(audit_key, &req.server_signature) {
@@ -85,6 +100,7 @@ pub fn witness(
     }
     let mut next = state.clone();
     let mut ledger = Vec::new();
+    let mut skipped = Vec::new();
     // Entries this node holds already (a server that lost track of what it
     // witnessed resends them) change nothing and are skipped; the rest must
     // continue its log exactly.
@@ -106,13 +122,20 @@ pub fn witness(
             .into());
         }
         if e.entry.action == SIGN_ACTION {
-            let record: SigningRecord = serde_json::from_str(&e.entry.detail)
-                .map_err(|_| WitnessError::Record(e.entry.seq))?;
-            ledger.push(LedgerRow {
-                seq: e.entry.seq,
-                record,
-                witnessed_at: now,
-            });
+            match check(&e.entry.detail) {
+                Ok(record) => ledger.push(LedgerRow {
+                    seq: e.entry.seq,
+                    record,
+                    witnessed_at: now,
+                }),
+                Err(source @ SignEntryError::Head(_)) => {
+                    return Err(WitnessError::Behind {
+                        seq: e.entry.seq,
+                        source,
+                    })
+                }
+                Err(why) => skipped.push((e.entry.seq, why)),
+            }
         }
         next.frontier.push(leaf);
         next.last_leaf = Some(leaf);
@@ -133,6 +156,7 @@ pub fn witness(
         signature: cp.cosign(key, head),
         state: next,
         ledger,
+        skipped,
     })
 }
 
@@ -141,6 +165,12 @@ mod tests {
     use super::*;
     use custos_audit::entry::Log;
     use custos_audit::merkle::root;
+
+    /// The server's record, taken as it is (what the daemon's check
+    /// recomputes is tested in `custos_protocol::sign_entry`).
+    fn plain(detail: &str) -> Result<SigningRecord, SignEntryError> {
+        serde_json::from_str(detail).map_err(|_| SignEntryError::Decode)
+    }
 
     fn request(log: &Log, from: usize, server: &SigningKey) -> WitnessRequest {
         let checkpoint = Checkpoint {
@@ -171,6 +201,7 @@ mod tests {
             &node,
             [0; 32],
             10,
+            &plain,
         )
         .unwrap();
         assert_eq!(first.ledger.len(), 1);
@@ -185,6 +216,7 @@ mod tests {
             &node,
             [0; 32],
             11,
+            &plain,
         )
         .unwrap();
         assert_eq!(ok.state.last.unwrap().size, 3);
@@ -197,6 +229,7 @@ mod tests {
             &node,
             [0; 32],
             11,
+            &plain,
         )
         .unwrap();
         assert_eq!(again.state, ok.state);
@@ -207,7 +240,7 @@ mod tests {
         log.append(5, "bob", "approval", "{}", &server).unwrap();
         let mut gap = request(&log, 4, &server);
         assert!(matches!(
-            witness(&ok.state, &gap, &audit, &node, [0; 32], 12),
+            witness(&ok.state, &gap, &audit, &node, [0; 32], 12, &plain),
             Err(WitnessError::Gap { .. })
         ));
         // A fork: same size, other content.
@@ -217,7 +250,7 @@ mod tests {
         }
         gap = request(&fork, 2, &server);
         assert!(matches!(
-            witness(&first.state, &gap, &audit, &node, [0; 32], 12),
+            witness(&first.state, &gap, &audit, &node, [0; 32], 12, &plain),
             Err(WitnessError::Entry(_))
         ));
         // The right entries under another root (a split view).
@@ -225,7 +258,7 @@ mod tests {
         split.checkpoint.root = [9; 32];
         split.server_signature = split.checkpoint.sign(&server);
         assert_eq!(
-            witness(&ok.state, &split, &audit, &node, [0; 32], 12).unwrap_err(),
+            witness(&ok.state, &split, &audit, &node, [0; 32], 12, &plain).unwrap_err(),
             WitnessError::Root { size: 5 }
         );
         // The node signed size 3; the same size with another root is refused.
@@ -237,7 +270,7 @@ mod tests {
         };
         same.server_signature = same.checkpoint.sign(&server);
         assert_eq!(
-            witness(&ok.state, &same, &audit, &node, [0; 32], 12).unwrap_err(),
+            witness(&ok.state, &same, &audit, &node, [0; 32], 12, &plain).unwrap_err(),
             WitnessError::Root { size: 3 }
         );
         // Not the server's key.
@@ -249,10 +282,56 @@ mod tests {
                 &audit,
                 &node,
                 [0; 32],
-                12
+                12,
+                &plain
             )
             .unwrap_err(),
             WitnessError::ServerSignature
         );
+    }
+
+    #[test]
+    fn a_signing_the_node_does_not_accept_is_logged_but_not_counted() {
+        let server = SigningKey::from_bytes(&[1; 32]);
+        let node = SigningKey::from_bytes(&[2; 32]);
+        let audit = server.verifying_key();
+        let mut log = Log::new();
+        log.append(1, "server", SIGN_ACTION, "forged", &server)
+            .unwrap();
+        let refuse = |_: &str| -> Result<SigningRecord, SignEntryError> {
+            Err(SignEntryError::NotInitiator("mallory".into()))
+        };
+        let done = witness(
+            &WitnessState::default(),
+            &request(&log, 0, &server),
+            &audit,
+            &node,
+            [0; 32],
+            10,
+            &refuse,
+        )
+        .unwrap();
+        assert!(done.ledger.is_empty());
+        assert_eq!(
+            done.skipped,
+            vec![(0, SignEntryError::NotInitiator("mallory".into()))]
+        );
+        assert_eq!(done.state.last.unwrap().size, 1);
+        // A head the node does not hold yet: no co-signature until it does.
+        let behind = |_: &str| -> Result<SigningRecord, SignEntryError> {
+            Err(SignEntryError::Head("ff".into()))
+        };
+        assert!(matches!(
+            witness(
+                &WitnessState::default(),
+                &request(&log, 0, &server),
+                &audit,
+                &node,
+                [0; 32],
+                10,
+                &behind,
+            ),
+            Err(WitnessError::Behind { seq: 0, .. })
+        ));
     }
 }

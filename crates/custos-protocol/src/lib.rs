@@ -11,6 +11,9 @@
 //! - [`authz`]: the signing requests users sign, the initiator's and
 //!   approvers' signatures, and the audit records that make up every node's
 //!   velocity ledger;
+//! - [`sign_entry`]: the audit entry of a dispatched signing, which
+//!   witnesses and auditors check against the initiator's signature and
+//!   witnesses recompute from the request;
 //! - [`sealed`]: threshold-protocol envelopes carried in `custos-wire`'s
 //!   sealed frames, with the check that an envelope names the authenticated
 //!   sender.
@@ -29,3 +32,4 @@ pub mod control;
 pub mod policy;
 pub mod request;
 pub mod sealed;
+pub mod sign_entry;

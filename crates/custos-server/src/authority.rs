@@ -170,6 +170,35 @@ impl Authority {
         (cp, sig)
     }
 
+    /// A checkpoint of the log's first `size` entries, signed by the
+    /// server: a page of a far-behind node's catch-up (the tree is rebuilt
+    /// from the stored entries; catch-up is rare).
+    pub async fn checkpoint_at(
+        &self,
+        store: &dyn Store,
+        size: u64,
+    ) -> Result<(Checkpoint, Vec<u8>), AuthorityError> {
+        let mut frontier = Frontier::new();
+        while frontier.size() < size {
+            let want = (size - frontier.size()).min(1024);
+            let batch = store.audit_entries(frontier.size(), want).await?;
+            if batch.is_empty() {
+                return Err(AuthorityError::Corrupt("audit entries below a checkpoint"));
+            }
+            for body in batch {
+                let e: SignedEntry = postcard::from_bytes(&body)
+                    .map_err(|_| AuthorityError::Corrupt("audit entry"))?;
+                frontier.push(e.entry.hash()?);
+            }
+        }
+        let cp = Checkpoint {
+            size: frontier.size(),
+            root: frontier.root(),
+        };
+        let sig = cp.sign(&self.key);
+        Ok((cp, sig))
+    }
+
     /// Records that `node` co-signed a checkpoint of `size` (recorded or
     /// not): the next witness request starts there.
     pub async fn note_witnessed(

@@ -49,6 +49,29 @@ pub fn init(dir: &Path) -> Result<Fingerprint, ServerError> {
     Ok(tls.fingerprint())
 }
 
+/// An operator's certificate chain for the REST API (PEM), if given.
+pub const API_CERT_FILE: &str = "api-cert.pem";
+/// Its private key (PEM, file mode 0600).
+pub const API_KEY_FILE: &str = "api-key.pem";
+
+/// Serves the REST API with an operator's certificate chain and key (PEM)
+/// instead of the server's own certificate: checks that they load as a
+/// TLS 1.3 server identity, copies them into `dir` and returns the leaf's
+/// fingerprint, which users pin. Nodes still pin the server's own
+/// certificate.
+pub fn use_api_certificate(
+    dir: &Path,
+    cert: &Path,
+    key: &Path,
+) -> Result<Fingerprint, ServerError> {
+    let chain = std::fs::read(cert)?;
+    let key = Zeroizing::new(std::fs::read(key)?);
+    let (_, fingerprint) = custos_net::api_server_config_pem(&chain, &key)?;
+    std::fs::write(dir.join(API_CERT_FILE), &chain)?;
+    crate::files::write_private(&dir.join(API_KEY_FILE), &key)?;
+    Ok(fingerprint)
+}
+
 /// The governance genesis (postcard) the server takes on first start.
 pub const GENESIS_FILE: &str = "genesis.bin";
 
@@ -207,11 +230,19 @@ pub async fn run(dir: &Path, transport: ApiTransport) -> Result<(), ServerError>
     }
     // The API over TLS with the same certificate nodes pin: users pin its
     // fingerprint too (cluster.json, CUSTOS_API_FINGERPRINT).
-    let api_tls = TlsAcceptor::from(Arc::new(custos_net::api_server_config(&tls)?));
+    // An operator's certificate, when `server init --api-cert` gave one.
+    let (api_config, api_fingerprint) = if dir.join(API_CERT_FILE).exists() {
+        custos_net::api_server_config_pem(
+            &std::fs::read(dir.join(API_CERT_FILE))?,
+            &Zeroizing::new(std::fs::read(dir.join(API_KEY_FILE))?),
+        )?
+    } else {
+        (custos_net::api_server_config(&tls)?, tls.fingerprint())
+    };
+    let api_tls = TlsAcceptor::from(Arc::new(api_config));
     let api = crate::api::listener::TlsListener::spawn(tcp, api_tls)?;
     eprintln!(
-        "server: API on https://{api_addr} (certificate {}), nodes on {}",
-        tls.fingerprint(),
+        "server: API on https://{api_addr} (certificate {api_fingerprint}), nodes on {}",
         config.node_addr
     );
     axum::serve(api, router).await?;

@@ -161,6 +161,19 @@ pub fn edit_payloads(payloads: &mut [Vec<u8>]) {
     }
 }
 
+/// `CUSTOS_AUTH_FAULT=phantom-sign`: the server logs the signing with an
+/// initiator signature nobody made (a signing it claims someone asked
+/// for): no witness may add it to its ledger, so no node signs, and the
+/// auditor names the entry.
+pub fn edit_sign_entry(entry: &mut custos_protocol::sign_entry::SignEntry) {
+    if auth_fault().as_deref() == Some("phantom-sign") {
+        use ed25519_dalek::Signer;
+        eprintln!("server: TEST BUILD: authorisation fault phantom-sign is active");
+        let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+        entry.initiator_signature = hex::encode(key.sign(b"phantom").to_bytes());
+    }
+}
+
 /// `CUSTOS_AUTH_FAULT=forge-order`: the server starts a wallet's aux info
 /// and DKG on an order no admin signed (every node must refuse before any
 /// round).

@@ -3,7 +3,8 @@
 //! the pinned genesis. Whose signatures count comes from the chain (the
 //! committee's witness keys at each governance head), never from the
 //! server; how long the log must be comes from a majority of the nodes,
-//! which the server relays but cannot forge or replay.
+//! which the server relays but cannot forge or replay. Every logged signing
+//! must carry its initiator's signature over the logged request.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -14,6 +15,8 @@ use custos_audit::entry::SignedEntry;
 use custos_audit::verify::{Keys, Witnesses};
 use custos_governance::{Committee, Genesis, Governance, Hash, SignedProposal};
 use custos_protocol::attest::Freshness;
+use custos_protocol::authz::SIGN_ACTION;
+use custos_protocol::sign_entry::{SignEntry, SignEntryError};
 use serde_json::{json, Value};
 
 use crate::client::Client;
@@ -129,7 +132,9 @@ pub fn verify(export: &Path, genesis: Hash, expected_nonce: Option<[u8; 32]>) ->
     }
     let mut gov = Governance::genesis(&first)?;
     let mut witnesses = BTreeMap::new();
+    let mut states = BTreeMap::new();
     let mut at_head = |gov: &Governance| -> Result<()> {
+        states.insert(gov.head(), gov.clone());
         let c = log_committee(gov)?;
         witnesses.insert(
             gov.head(),
@@ -186,17 +191,45 @@ pub fn verify(export: &Path, genesis: Hash, expected_nonce: Option<[u8; 32]>) ->
         floor,
     };
     let report = custos_audit::verify::verify_export(&entries, &checkpoints, &keys)?;
+    let signings = authentic_signings(&entries, &states)?;
     // Entries past the newest certified checkpoint are the server's word
     // alone (a single node's answer certifies nothing).
     let covered = report.last.map_or(0, |c| c.size);
     Ok(format!(
         "ok: {} entries ({} covered by checkpoints the committee co-signed, the last {} signed \
-         by the server alone), {} checkpoints, last checkpoint size {}, fresh answers from {} nodes",
+         by the server alone; {} signings, each signed by its initiator), {} checkpoints, last \
+         checkpoint size {}, fresh answers from {} nodes",
         report.entries,
         covered.min(report.entries),
         report.entries.saturating_sub(covered),
+        signings,
         report.checkpoints,
         report.last.map(|c| c.size).unwrap_or(0),
         answers.len()
     ))
+}
+
+/// Every `sign` entry carries its request and the initiator's signature
+/// over it under the head it names: a signing the server logged that its
+/// initiator never asked for is named (no node counted or signed it, but
+/// the log claims it). Returns how many there are.
+fn authentic_signings(
+    entries: &[SignedEntry],
+    states: &BTreeMap<Hash, Governance>,
+) -> Result<usize> {
+    let mut n = 0;
+    for e in entries.iter().filter(|e| e.entry.action == SIGN_ACTION) {
+        let seq = e.entry.seq;
+        let checked = SignEntry::decode(&e.entry.detail).and_then(|s| {
+            let gov = states
+                .get(&s.head()?)
+                .ok_or_else(|| SignEntryError::Head(s.head.clone()))?;
+            s.authentic(gov)
+        });
+        if let Err(why) = checked {
+            bail!("entry {seq}: a signing its initiator did not sign as logged: {why}");
+        }
+        n += 1;
+    }
+    Ok(n)
 }

@@ -107,7 +107,13 @@ pub(super) async fn open_node(
         config.server_pin()?,
     )?));
     let witness_key = witnessing::witness_key(&secret);
-    let gov = governance::load(&vault, &config).await?;
+    let gov = governance::load(
+        &vault,
+        &config,
+        witness_key.verifying_key().to_bytes(),
+        tls.fingerprint().0,
+    )
+    .await?;
     let witness = witnessing::load_state(&vault).await?;
     let node = Node {
         config,

@@ -77,6 +77,9 @@ pub enum StoredChainError {
     /// The stored genesis is not the one the operator pinned.
     #[error("genesis is not the pinned one")]
     NotPinned,
+    /// The stored genesis does not record this node as it is.
+    #[error("the stored genesis does not record this node as it is: {0}")]
+    NotUs(&'static str),
     /// A proposal does not decode.
     #[error("proposal")]
     ProposalDecode,

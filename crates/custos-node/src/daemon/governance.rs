@@ -60,16 +60,25 @@ pub(super) enum SyncRefusal {
 }
 
 /// Replays the stored chain from its genesis; refuses a store whose genesis
-/// is not the pinned one.
+/// is not the pinned one or does not record this node as it is (checked at
+/// every start, not only when the genesis first arrived: a store edited
+/// while the node was down is refused too).
 pub(super) async fn load(
     vault: &NodeVault,
     config: &NodeConfig,
+    witness_key: [u8; 32],
+    tls: [u8; 32],
 ) -> Result<GovHeld, super::error::NodeError> {
     let bodies = vault.governance().await?;
     let Some((first, rest)) = bodies.split_first() else {
         return Ok(GovHeld::default());
     };
-    Ok(replay(first, rest, config).map_err(super::error::SetupError::from)?)
+    let held = replay(first, rest, config).map_err(super::error::SetupError::from)?;
+    if let Some(g) = &held.genesis {
+        genesis_records_us(g, config, witness_key, tls)
+            .map_err(|why| super::error::SetupError::from(StoredChainError::NotUs(why)))?;
+    }
+    Ok(held)
 }
 
 fn replay(
@@ -90,9 +99,18 @@ fn replay(
     let gov = Governance::replay(&genesis, &chain)
         .map_err(|(height, source)| StoredChainError::Replay { height, source })?;
     Ok(GovHeld {
+        genesis: Some(genesis),
         chain,
         gov: Some(gov),
     })
+}
+
+/// The governance at `head` along this node's chain (`None`: not on it).
+pub(super) fn at_head(held: &GovHeld, head: &[u8; 32]) -> Option<Governance> {
+    match &held.gov {
+        Some(g) if g.head() == *head => Some(g.clone()),
+        _ => Governance::at_head(held.genesis.as_ref()?, &held.chain, head),
+    }
 }
 
 /// Takes what extends this node's chain from the server's copy: the genesis
@@ -106,21 +124,18 @@ pub(super) async fn sync(node: &Node, sync: &GovernanceSync) -> Result<(), SyncR
     }
     let mut held = node.gov.lock().await;
     if held.gov.is_none() {
-        if sync.genesis.demo && !node.config.demo {
-            return Err(SyncRefusal::NotUs(
-                "a demo genesis (admin quorum 1), but this node is not a custos up demo node",
-            ));
-        }
-        records_us(
-            &sync.genesis.committees,
+        genesis_records_us(
+            &sync.genesis,
             &node.config,
             node.witness_key.verifying_key().to_bytes(),
             node.tls_fingerprint,
-        )?;
+        )
+        .map_err(SyncRefusal::NotUs)?;
         let gov = Governance::genesis(&sync.genesis).map_err(SyncRefusal::Genesis)?;
         let body = postcard::to_stdvec(&sync.genesis)?;
         node.vault.put_governance(0, &body).await?;
         held.gov = Some(gov);
+        held.genesis = Some(sync.genesis.clone());
     }
     let ours = held.chain.len();
     if let Some(h) = held.chain.iter().zip(&sync.chain).position(|(a, b)| a != b) {
@@ -156,12 +171,25 @@ pub(super) async fn sync(node: &Node, sync: &GovernanceSync) -> Result<(), SyncR
 /// checks its own entry, so a genesis with a witness key the server made up
 /// is refused by the node it names (and DKG, which needs every member,
 /// cannot run).
+fn genesis_records_us(
+    g: &Genesis,
+    config: &NodeConfig,
+    witness_key: [u8; 32],
+    tls: [u8; 32],
+) -> Result<(), &'static str> {
+    if g.demo && !config.demo {
+        return Err("a demo genesis (admin quorum 1), but this node is not a custos up demo node");
+    }
+    records_us(&g.committees, config, witness_key, tls)
+}
+
+/// [`genesis_records_us`] for the committees alone.
 fn records_us(
     committees: &[Committee],
     config: &NodeConfig,
     witness_key: [u8; 32],
     tls: [u8; 32],
-) -> Result<(), SyncRefusal> {
+) -> Result<(), &'static str> {
     let pinned = |c: &Committee| {
         c.threshold == config.threshold
             && c.members.len() == config.members.len()
@@ -172,12 +200,8 @@ fn records_us(
     };
     match committees {
         [only] if pinned(only) => {}
-        [_] | [] => return Err(SyncRefusal::NotUs("its committee is not the pinned one")),
-        _ => {
-            return Err(SyncRefusal::NotUs(
-                "it records more than the pinned committee",
-            ))
-        }
+        [_] | [] => return Err("its committee is not the pinned one"),
+        _ => return Err("it records more than the pinned committee"),
     }
     for c in committees {
         for m in c
@@ -186,10 +210,10 @@ fn records_us(
             .filter(|m| m.channel_key == config.public_key.0)
         {
             if m.witness_key != witness_key {
-                return Err(SyncRefusal::NotUs("another witness key"));
+                return Err("another witness key");
             }
             if m.tls_fingerprint != tls {
-                return Err(SyncRefusal::NotUs("another TLS certificate"));
+                return Err("another TLS certificate");
             }
         }
     }
@@ -237,31 +261,34 @@ mod tests {
         assert!(ok(&committee).is_ok());
         let mut forged = committee.clone();
         forged.members[1].witness_key = [99; 32];
-        assert!(matches!(
-            ok(&forged),
-            Err(SyncRefusal::NotUs("another witness key"))
-        ));
+        assert!(matches!(ok(&forged), Err("another witness key")));
         let mut forged = committee.clone();
         forged.members[1].tls_fingerprint = [99; 32];
-        assert!(matches!(
-            ok(&forged),
-            Err(SyncRefusal::NotUs("another TLS certificate"))
-        ));
+        assert!(matches!(ok(&forged), Err("another TLS certificate")));
         let mut other = committee.clone();
         other.threshold = 1;
-        assert!(matches!(ok(&other), Err(SyncRefusal::NotUs(_))));
+        assert!(ok(&other).is_err());
         other = committee.clone();
         other.members.swap(0, 1);
-        assert!(matches!(ok(&other), Err(SyncRefusal::NotUs(_))));
+        assert!(ok(&other).is_err());
+        // A demo genesis only on a demo node (checked at sync and at load).
+        let demo = Genesis {
+            admins: vec![],
+            admin_quorum: 1,
+            audit_key: [0; 32],
+            committees: vec![committee.clone()],
+            demo: true,
+        };
+        assert!(genesis_records_us(&demo, &config, [11; 32], [21; 32])
+            .unwrap_err()
+            .contains("demo"));
         // A second committee (of keys no node holds) is refused too.
         let mut shadow = committee.clone();
         shadow.id = "shadow".into();
         shadow.members[0].witness_key = [77; 32];
         assert!(matches!(
             records_us(&[committee, shadow], &config, [11; 32], [21; 32]),
-            Err(SyncRefusal::NotUs(
-                "it records more than the pinned committee"
-            ))
+            Err("it records more than the pinned committee")
         ));
     }
 }

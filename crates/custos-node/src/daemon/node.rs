@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicU8;
 use std::sync::{mpsc as std_mpsc, Arc};
 
-use custos_governance::{Governance, SignedProposal};
+use custos_governance::{Genesis, Governance, SignedProposal};
 use custos_wire::NodeKeys;
 use tokio::sync::Mutex;
 
@@ -46,6 +46,8 @@ pub(super) struct Node {
 /// The governance chain as the node holds it.
 #[derive(Default)]
 pub(super) struct GovHeld {
+    /// The pinned genesis (to replay to an earlier head).
+    pub(super) genesis: Option<Genesis>,
     pub(super) chain: Vec<SignedProposal>,
     pub(super) gov: Option<Governance>,
 }

@@ -5,11 +5,17 @@
 
 use custos_audit::checkpoint::CoSignature;
 use custos_protocol::attest::Freshness;
-use custos_protocol::authz::WitnessRequest;
+use std::collections::HashMap;
+
+use custos_protocol::attest::WalletStatement;
+use custos_protocol::authz::{SigningRecord, WitnessRequest, SIGN_ACTION};
+use custos_protocol::sign_entry::{SignEntry, SignEntryError};
 
 use super::error::{NodeError, SetupError};
+use super::keys::wallet_entry_id;
 use super::node::Node;
 use crate::store::{NodeVault, StoreError};
+use crate::vault::EntryKind;
 use crate::witness::{WitnessError, WitnessState};
 use custos_net::clock::unix_now as now;
 
@@ -68,15 +74,69 @@ pub(super) async fn checkpoint(
     node: &Node,
     req: &WitnessRequest,
 ) -> Result<CoSignature, CheckpointRefusal> {
-    let (audit_key, head) = {
+    let mut state = node.witness.lock().await;
+    let held_from = state.frontier.size();
+    let signings: Vec<SignEntry> = req
+        .entries
+        .iter()
+        .filter(|e| e.entry.seq >= held_from && e.entry.action == SIGN_ACTION)
+        .filter_map(|e| SignEntry::decode(&e.entry.detail).ok())
+        .collect();
+    // This node's own records of the wallets they name (the server's
+    // database says nothing here).
+    let mut wallets = HashMap::new();
+    for s in &signings {
+        if let Some(bytes) = node
+            .vault
+            .get(EntryKind::Wallet, wallet_entry_id(&s.record.wallet), 0)
+            .await?
+        {
+            if let Ok(w) = postcard::from_bytes::<WalletStatement>(&bytes) {
+                wallets.insert(s.record.wallet.clone(), w);
+            }
+        }
+    }
+    let (audit_key, head, states) = {
         let held = node.gov.lock().await;
         let gov = held.gov.as_ref().ok_or(CheckpointRefusal::NoGovernance)?;
         let key = ed25519_dalek::VerifyingKey::from_bytes(&gov.genesis_audit_key())
             .map_err(|_| CheckpointRefusal::AuditKey)?;
-        (key, gov.head())
+        let mut states = HashMap::new();
+        for h in signings.iter().filter_map(|s| s.head().ok()) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = states.entry(h) {
+                if let Some(g) = super::governance::at_head(&held, &h) {
+                    slot.insert(g);
+                }
+            }
+        }
+        (key, gov.head(), states)
     };
-    let mut state = node.witness.lock().await;
-    let done = crate::witness::witness(&state, req, &audit_key, &node.witness_key, head, now())?;
+    let check = |detail: &str| -> Result<SigningRecord, SignEntryError> {
+        let entry = SignEntry::decode(detail)?;
+        let gov = states
+            .get(&entry.head()?)
+            .ok_or_else(|| SignEntryError::Head(entry.head.clone()))?;
+        let request = entry.authentic(gov)?;
+        let wallet = wallets
+            .get(request.wallet())
+            .ok_or_else(|| SignEntryError::Wallet {
+                wallet: request.wallet().to_owned(),
+                key_id: request.key_id().to_owned(),
+            })?;
+        entry.recompute(&request, wallet)
+    };
+    let done = crate::witness::witness(
+        &state,
+        req,
+        &audit_key,
+        &node.witness_key,
+        head,
+        now(),
+        &check,
+    )?;
+    for (seq, why) in &done.skipped {
+        eprintln!("node: audit entry {seq} is not a signing this node accepts: {why}");
+    }
     let cp = req.checkpoint;
     let body = postcard::to_stdvec(&done.state)?;
     let rows = done

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use custos_net::clock::unix_now as now;
 use custos_protocol::control::{NodeMessage, ServerMessage};
 use custos_wire::NodePublicKey;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -74,6 +75,18 @@ pub async fn serve_node<S: AsyncRead + AsyncWrite + Send + 'static>(
                 hub.sessions.progress(&key, &session, note).await;
             }
             NodeMessage::Witnessed { size, result } => {
+                // A co-signature that comes after its round gave up still
+                // moves where this node's next request starts (a page below
+                // what it holds would be refused).
+                if result.is_ok() && size <= hub.authority.checkpoint().await.0.size {
+                    if let Err(e) = hub
+                        .authority
+                        .note_witnessed(hub.store.as_ref(), &key, size, now())
+                        .await
+                    {
+                        eprintln!("server: audit: {e}");
+                    }
+                }
                 hub.witnessing.answered(&key, size, result).await;
             }
             NodeMessage::Fresh(answer) => {

@@ -25,6 +25,25 @@ use crate::store::Store;
 /// How long a checkpoint round waits for the remaining nodes once it holds.
 const WITNESS_GRACE: Duration = Duration::from_secs(1);
 
+/// How many bytes of entries one witness request carries at most: a node
+/// further behind is walked up in pages, each under an intermediate
+/// checkpoint the server signs (one message stays far below the control
+/// channel's limit, whatever the backlog).
+const PAGE_BYTES: usize = 1 << 20;
+
+/// [`PAGE_BYTES`], or in test builds `CUSTOS_TEST_WITNESS_PAGE_BYTES` (so
+/// a process test can make a few missed entries take several pages).
+fn page_bytes() -> usize {
+    #[cfg(feature = "fault-injection")]
+    if let Some(n) = std::env::var("CUSTOS_TEST_WITNESS_PAGE_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return n;
+    }
+    PAGE_BYTES
+}
+
 /// A node's answer: its co-signature, or why it refused.
 pub(crate) type WitnessAnswer = Result<CoSignature, String>;
 
@@ -116,7 +135,18 @@ impl Witnessing {
             if round.skip_if_busy(p, outstanding) {
                 continue;
             }
-            let entries = unwitnessed(&cx, &key, checkpoint.size).await?;
+            let (mut entries, reached) = unwitnessed(&cx, &key, checkpoint.size).await?;
+            if reached < checkpoint.size {
+                if let Err(why) = self
+                    .catch_up(&cx, &key, &tx, checkpoint.size, timeout)
+                    .await
+                {
+                    round.asked(p);
+                    round.answer(p, why);
+                    continue;
+                }
+                entries = unwitnessed(&cx, &key, checkpoint.size).await?.0;
+            }
             let (done_tx, done_rx) = oneshot::channel();
             self.waiters
                 .lock()
@@ -247,6 +277,69 @@ impl Witnessing {
     }
 }
 
+impl Witnessing {
+    /// Walks a node that fell far behind up to `target` a page at a time,
+    /// each page under an intermediate checkpoint it co-signs; stops at the
+    /// first page it does not co-sign (how it answered is returned).
+    async fn catch_up(
+        &self,
+        cx: &Context<'_>,
+        key: &NodePublicKey,
+        tx: &tokio::sync::mpsc::Sender<ServerMessage>,
+        target: u64,
+        timeout: Duration,
+    ) -> Result<(), Answer> {
+        let fail = |e: HubError| Answer::Refused(e.to_string());
+        loop {
+            let (entries, reached) = unwitnessed(cx, key, target).await.map_err(fail)?;
+            if reached >= target {
+                return Ok(());
+            }
+            let (checkpoint, server_signature) = cx
+                .authority
+                .checkpoint_at(cx.store, reached)
+                .await
+                .map_err(|e| Answer::Refused(e.to_string()))?;
+            let (done_tx, done_rx) = oneshot::channel();
+            self.waiters.lock().await.insert((*key, reached), done_tx);
+            let req = WitnessRequest {
+                entries,
+                checkpoint,
+                server_signature,
+            };
+            if tx
+                .send(ServerMessage::Witness(Box::new(req)))
+                .await
+                .is_err()
+            {
+                self.waiters.lock().await.remove(&(*key, reached));
+                return Err(Answer::Disconnected);
+            }
+            eprintln!(
+                "server: {} catches up on the audit log: page to size {reached} of {target}",
+                cx.config.node_name(key)
+            );
+            match tokio::time::timeout(timeout, done_rx).await {
+                Ok(Ok(Ok(cosignature))) if checkpoint.verify_cosignature(&cosignature) => {
+                    cx.authority
+                        .note_witnessed(cx.store, key, reached, now())
+                        .await
+                        .map_err(|e| Answer::Refused(e.to_string()))?;
+                }
+                Ok(Ok(Ok(_))) => return Err(Answer::CoSigned { valid: false }),
+                Ok(Ok(Err(why))) => return Err(Answer::Refused(why)),
+                Ok(Err(_)) => return Err(Answer::Disconnected),
+                Err(_) => {
+                    self.waiters.lock().await.remove(&(*key, reached));
+                    return Err(Answer::Refused(format!(
+                        "no answer to catch-up page {reached} within {timeout:?}"
+                    )));
+                }
+            }
+        }
+    }
+}
+
 fn failed(node: String, error: String) -> HubError {
     HubError::Failed {
         node,
@@ -256,13 +349,15 @@ fn failed(node: String, error: String) -> HubError {
 }
 
 /// The stored entries below `size` that the node with `key` has not
-/// witnessed yet.
+/// witnessed yet, up to [`page_bytes`] of them (at least one), and the log
+/// size they reach.
 async fn unwitnessed(
     cx: &Context<'_>,
     key: &NodePublicKey,
     size: u64,
-) -> Result<Vec<SignedEntry>, HubError> {
+) -> Result<(Vec<SignedEntry>, u64), HubError> {
     let mut entries = Vec::new();
+    let (mut bytes, page) = (0usize, page_bytes());
     let mut next = cx.authority.witnessed(key).await;
     while next < size {
         let batch = cx
@@ -273,11 +368,15 @@ async fn unwitnessed(
             break;
         }
         for body in batch {
+            if !entries.is_empty() && bytes.saturating_add(body.len()) > page {
+                return Ok((entries, next));
+            }
+            bytes = bytes.saturating_add(body.len());
             let e: SignedEntry = postcard::from_bytes(&body)
                 .map_err(|_| HubError::Disagree("stored audit entry does not decode"))?;
             entries.push(e);
             next += 1;
         }
     }
-    Ok(entries)
+    Ok((entries, next))
 }

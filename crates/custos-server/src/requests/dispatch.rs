@@ -10,6 +10,7 @@ use custos_chains::ChainError;
 use custos_net::clock::unix_now as now;
 use custos_protocol::authz::{Authorization, Built, Planned, SigningRequest, SIGN_ACTION};
 use custos_protocol::control::JobKind;
+use custos_protocol::sign_entry::SignEntry;
 
 use crate::error::FlowError;
 use crate::hub::{Hub, HubError};
@@ -98,6 +99,9 @@ async fn run(hub: &Hub, view: &RequestView, checked: Checked) -> Result<SignedVi
     let mut signers = view.signers.clone();
     #[allow(unused_mut)]
     let mut log = true;
+    // The entry records the request the initiator signed, whatever a
+    // lying test server then sends the nodes.
+    let logged = SignEntry::new(&record, &bytes, &auth);
     #[allow(unused_mut)]
     let (mut bytes, mut planned) = (bytes, planned);
     // Test builds: a lying server sends the nodes another request (and
@@ -132,8 +136,12 @@ async fn run(hub: &Hub, view: &RequestView, checked: Checked) -> Result<SignedVi
         cosignatures: Vec::new(),
     };
     if log {
+        #[allow(unused_mut)]
+        let mut logged = logged;
+        #[cfg(feature = "fault-injection")]
+        crate::fault::edit_sign_entry(&mut logged);
         let detail =
-            serde_json::to_value(&record).map_err(|e| FlowError::Invalid(e.to_string()))?;
+            serde_json::to_value(&logged).map_err(|e| FlowError::Invalid(e.to_string()))?;
         hub.audit("server", SIGN_ACTION, detail)
             .await
             .map_err(|e| FlowError::Audit(e.to_string()))?;

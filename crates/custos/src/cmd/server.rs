@@ -16,9 +16,16 @@ pub enum ServerCommand {
         /// Server directory (created).
         #[arg(long)]
         dir: PathBuf,
-        /// REST API address (loopback only until the API has TLS).
+        /// REST API address (TLS 1.3).
         #[arg(long, default_value = "127.0.0.1:8700")]
         api_addr: String,
+        /// Serve the API with this certificate chain (PEM, leaf first)
+        /// instead of the server's own; users pin its leaf's fingerprint.
+        #[arg(long, requires = "api_key")]
+        api_cert: Option<PathBuf>,
+        /// The private key of --api-cert (PEM).
+        #[arg(long, requires = "api_cert")]
+        api_key: Option<PathBuf>,
         /// Address nodes connect to (mutual TLS).
         #[arg(long, default_value = "0.0.0.0:8701")]
         node_addr: String,
@@ -57,9 +64,28 @@ pub fn run(cmd: ServerCommand) -> Result<()> {
         ServerCommand::Init {
             dir,
             api_addr,
+            api_cert,
+            api_key,
             node_addr,
             store_url,
-        } => init(&dir, &api_addr, &node_addr, store_url),
+        } => {
+            // Checked before anything is made: a refused certificate leaves
+            // no half-made server directory.
+            if let (Some(cert), Some(key)) = (&api_cert, &api_key) {
+                custos_net::api_server_config_pem(
+                    &std::fs::read(cert)?,
+                    &zeroize::Zeroizing::new(std::fs::read(key)?),
+                )
+                .context("the API certificate")?;
+            }
+            init(&dir, &api_addr, &node_addr, store_url)?;
+            if let (Some(cert), Some(key)) = (api_cert, api_key) {
+                let fp = custos_server::daemon::use_api_certificate(&dir, &cert, &key)
+                    .context("the API certificate")?;
+                println!("API TLS fingerprint (users pin it): {fp}");
+            }
+            Ok(())
+        }
         ServerCommand::Enrol {
             dir,
             threshold,

@@ -184,3 +184,42 @@ pub(crate) fn malicious_server(c: &mut Cluster, wallets: &BTreeMap<&str, String>
     }
     c.restart_server(None);
 }
+
+/// The server logs a signing under an initiator signature nobody made (a
+/// phantom): every witness skips it (no node counts or signs it), and
+/// `audit verify` names the entry. Run after the clean audit export: the
+/// log keeps the phantom as evidence.
+pub(crate) fn phantom_signing_is_named(c: &mut Cluster, wallet: &str) {
+    c.restart_server(Some("CUSTOS_AUTH_FAULT=phantom-sign"));
+    let r = large_eth(c, wallet, 90).unwrap();
+    let id = r["id"].as_str().unwrap().to_owned();
+    approve(c, &id, "ann").unwrap();
+    let err = approve(c, &id, "bob").unwrap_err();
+    assert!(
+        err.contains("is not covered, as this node planned it, by an audit checkpoint"),
+        "{err}"
+    );
+    let node_log = std::fs::read_to_string(c.data.join("node-0.log")).unwrap();
+    assert!(
+        node_log
+            .lines()
+            .any(|l| l
+                .contains("is not a signing this node accepts: initiator: bad signature by ivy")),
+        "{node_log}"
+    );
+    c.restart_server(None);
+    let export = c.data.join("audit-phantom.json");
+    let (ok, out, err) = custos(
+        &c.data,
+        &["audit", "export", "--out", export.to_str().unwrap()],
+    );
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = custos(&c.data, &["audit", "verify", export.to_str().unwrap()]);
+    assert!(!ok, "a phantom signing verified: {out}");
+    assert!(
+        err.contains(
+            "a signing its initiator did not sign as logged: initiator: bad signature by ivy"
+        ),
+        "{err}"
+    );
+}

@@ -19,26 +19,52 @@ fn manual_enrolment_by_separate_operators() {
         format!("127.0.0.1:{nodes_port}"),
     );
 
-    // Server operator.
-    let (ok, out, err) = custos_env(
-        &[
-            "server",
-            "init",
-            "--dir",
-            &path("server"),
-            "--api-addr",
-            &api_addr,
-            "--node-addr",
-            &node_addr,
-        ],
-        &[],
-    );
-    assert!(ok, "{err}");
-    let server_fp = out
-        .trim()
-        .strip_prefix("server TLS fingerprint: ")
+    // Server operator, with the API certificate of the institution's CA
+    // (here a self-signed ECDSA P-256 one); nodes pin the server's own.
+    let api_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let api_cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
         .unwrap()
-        .to_owned();
+        .self_signed(&api_key)
+        .unwrap();
+    std::fs::write(d.join("api-cert.pem"), api_cert.pem()).unwrap();
+    std::fs::write(d.join("api-key.pem"), api_key.serialize_pem()).unwrap();
+    std::fs::write(d.join("not-a-key.pem"), "not a key").unwrap();
+    let init = |key: &str| {
+        custos_env(
+            &[
+                "server",
+                "init",
+                "--dir",
+                &path("server"),
+                "--api-addr",
+                &api_addr,
+                "--node-addr",
+                &node_addr,
+                "--api-cert",
+                &path("api-cert.pem"),
+                "--api-key",
+                &path(key),
+            ],
+            &[],
+        )
+    };
+    let (ok, _, err) = init("not-a-key.pem");
+    assert!(!ok && err.contains("no PEM private key"), "{err}");
+    let (ok, out, err) = init("api-key.pem");
+    assert!(ok, "{err}");
+    let line = |prefix: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let server_fp = line("server TLS fingerprint: ");
+    let api_fp = line("API TLS fingerprint (users pin it): ");
+    assert_eq!(
+        api_fp,
+        custos_net::Fingerprint::of(api_cert.der()).to_string()
+    );
     let (ok, _, err) = custos_env(&["server", "run", "--dir", &path("server")], &[]);
     assert!(!ok && err.contains("no nodes enrolled yet"), "{err}");
 
@@ -200,15 +226,15 @@ fn manual_enrolment_by_separate_operators() {
         ));
     }
     let url = format!("https://{api_addr}");
-    // Users pin the API's certificate: the server's, as node operators do.
-    pin_api(&url, &server_fp);
+    // Users pin the API's certificate: the operator's.
+    pin_api(&url, &api_fp);
     // The users' CLI checks everything the server says against the
     // genesis the admins published.
     let env = [
         ("CUSTOS_API_URL", url.as_str()),
         ("CUSTOS_KEY_PASSPHRASE", USER_KEY_PASSPHRASE),
         ("CUSTOS_GENESIS", genesis.as_str()),
-        ("CUSTOS_API_FINGERPRINT", server_fp.as_str()),
+        ("CUSTOS_API_FINGERPRINT", api_fp.as_str()),
     ];
     let start = Instant::now();
     loop {
@@ -223,6 +249,22 @@ fn manual_enrolment_by_separate_operators() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The server's own certificate is not what the API presents: a CLI
+    // pinning it refuses the connection.
+    let mut wrong = env;
+    wrong[3] = ("CUSTOS_API_FINGERPRINT", server_fp.as_str());
+    let (ok, _, err) = custos_env(
+        &[
+            "wallet",
+            "create",
+            "--scheme",
+            "ed25519",
+            "--key",
+            &path("alice.key"),
+        ],
+        &wrong,
+    );
+    assert!(!ok && err.contains("cannot reach the server"), "{err}");
     // Keys are created by an admin's signed call.
     let (ok, out, err) = custos_env(
         &[

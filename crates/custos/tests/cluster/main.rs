@@ -131,7 +131,9 @@ fn cluster_end_to_end() {
 
     // A node that stalls while connected (stopped, its socket open) delays
     // no one: the audit checkpoint holds with the two that co-signed, and
-    // they sign. Resumed, it reads the entries it missed and signs again.
+    // they sign. Resumed, it reads the entries it missed, a page at a time
+    // (pages made tiny here), and signs again.
+    c.restart_server(Some("CUSTOS_TEST_WITNESS_PAGE_BYTES=600"));
     let stalled = c.nodes[&2].id().to_string();
     assert!(Command::new("kill")
         .args(["-STOP", &stalled])
@@ -156,6 +158,14 @@ fn cluster_end_to_end() {
         &c.sign(&wallets["ed25519"], "03", Some("0,2"), "m").unwrap(),
         "ed25519",
     );
+    let server_log = std::fs::read_to_string(c.data.join("server.log")).unwrap();
+    assert!(
+        server_log
+            .lines()
+            .any(|l| l.contains("node-2 catches up on the audit log: page to size")),
+        "{server_log}"
+    );
+    c.restart_server(None);
 
     // A node killed mid-round: the session aborts with an error naming it,
     // and a retry with another subset succeeds.
@@ -262,6 +272,7 @@ fn cluster_end_to_end() {
     );
 
     audit_export_verifies_and_every_corruption_is_named(&mut c);
+    phantom_signing_is_named(&mut c, &wallets["ecdsa-secp256k1"]);
     database_cut_of_the_log_is_refused(&mut c);
 
     // Secret scan: each share's secret and each full key must appear nowhere.
